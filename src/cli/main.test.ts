@@ -1,20 +1,39 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
+import { IntegrityError, NotFoundError, PolicyError, ValidationError } from '../errors/index.ts';
+import { exitCodeOf } from './errors.ts';
 import { main } from './main.ts';
 
 describe('lc2-backup CLI', () => {
   afterEach(() => {
     vi.restoreAllMocks();
+    process.exitCode = undefined;
   });
 
-  it('refuses a command that does not exist, naming the valid ones', () => {
+  it('refuses a command that does not exist with exit code 2', async () => {
     const stderr = vi.spyOn(process.stderr, 'write').mockReturnValue(true);
-    expect(main(['bakup'])).toBe(2);
-    expect(String(stderr.mock.calls[0]?.[0])).toMatch(/unknown command "bakup".*backup, restore/);
+    expect(await main(['bakup'])).toBe(2);
+    expect(stderr.mock.calls.map((c) => String(c[0])).join('')).toMatch(/unknown command 'bakup'/);
   });
 
-  it('says a command is not implemented yet and exits non-zero instead of faking success', () => {
+  it('says the controller is not implemented yet and exits non-zero instead of faking success', async () => {
     const stderr = vi.spyOn(process.stderr, 'write').mockReturnValue(true);
-    expect(main(['demo'])).toBe(1);
+    expect(await main(['controller'])).toBe(1);
     expect(String(stderr.mock.calls[0]?.[0])).toContain('not implemented yet');
+  });
+
+  it('rejects a request file that does not exist, naming it', async () => {
+    const stderr = vi.spyOn(process.stderr, 'write').mockReturnValue(true);
+    expect(await main(['backup', '-f', '/nonexistent/request.yaml'])).toBe(2);
+    expect(stderr.mock.calls.map((c) => String(c[0])).join('')).toContain(
+      '-f /nonexistent/request.yaml: cannot read it (ENOENT)',
+    );
+  });
+
+  it('maps each error class to its documented exit code', () => {
+    expect(exitCodeOf(new ValidationError('x'))).toBe(2);
+    expect(exitCodeOf(new PolicyError('x'))).toBe(3);
+    expect(exitCodeOf(new NotFoundError('x'))).toBe(4);
+    expect(exitCodeOf(new IntegrityError('x'))).toBe(5);
+    expect(exitCodeOf(new Error('x'))).toBe(1);
   });
 });

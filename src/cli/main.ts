@@ -1,31 +1,181 @@
 #!/usr/bin/env node
-// The `lc2-backup` command line. Commands arrive with their issues; until then each says so
-// and exits non-zero rather than pretending to work.
-const commands = [
-  'backup',
-  'restore',
-  'list',
-  'describe',
-  'verify',
-  'retention',
-  'catalog',
-  'controller',
-  'worker',
-  'demo',
-];
+// The `lc2-backup` command line. Errors are mapped to exit codes in one place (cli/errors.ts).
+import { readFileSync } from 'node:fs';
+import { Command, CommanderError } from 'commander';
+import { parseResource } from '../../api/v1alpha1/parse.ts';
+import { ValidationError } from '../errors/index.ts';
+import { exitCodeOf, exitCodes } from './errors.ts';
+import {
+  backupCommand,
+  catalogRebuildCommand,
+  describeCommand,
+  listCommand,
+  restoreCommand,
+  verifyCommand,
+} from './commands/data.ts';
+import { demoCommand } from './commands/demo.ts';
+import { toolVersion, type GlobalOptions } from './session.ts';
 
-export function main(argv: string[]): number {
-  const [command] = argv;
-  if (command === undefined || command === 'help' || command === '--help') {
-    process.stdout.write(`usage: lc2-backup <command>\n\ncommands: ${commands.join(', ')}\n`);
-    return 0;
+function readRequestFile<K extends 'BackupRequest' | 'RestoreRequest'>(kind: K, file: string) {
+  let text: string;
+  try {
+    text = file === '-' ? readFileSync(0, 'utf8') : readFileSync(file, 'utf8');
+  } catch (err) {
+    throw new ValidationError(
+      `-f ${file}: cannot read it (${(err as NodeJS.ErrnoException).code ?? String(err)})`,
+    );
   }
-  if (!commands.includes(command)) {
-    process.stderr.write(`lc2-backup: unknown command "${command}"; commands: ${commands.join(', ')}\n`);
-    return 2;
-  }
-  process.stderr.write(`lc2-backup ${command}: not implemented yet\n`);
-  return 1;
+  return parseResource(kind, text, file);
 }
 
-if (import.meta.main) process.exit(main(process.argv.slice(2)));
+export function buildProgram(
+  run: (work: (signal: AbortSignal) => Promise<number>) => Promise<void>,
+): Command {
+  const program = new Command('lc2-backup')
+    .description('Back up and restore application stacks (PostgreSQL + document library) as one unit')
+    .version(toolVersion)
+    .option('-c, --config <file>', 'configuration file (default: $LC2_CONFIG)')
+    .option(
+      '--catalog <url>',
+      'history catalog: pglite://<dir>, pglite://memory or postgresql://… (default: config, then ~/.local/share/lc2-backup/catalog)',
+    )
+    .option('--json', 'print the result as JSON on stdout')
+    .option('-q, --quiet', 'no progress or log lines')
+    .showHelpAfterError()
+    .exitOverride();
+  const globals = (): GlobalOptions => program.opts<GlobalOptions>();
+
+  program
+    .command('backup')
+    .description('run a BackupRequest now: database, then document library, then the manifest')
+    .requiredOption('-f, --file <request.yaml>', 'the BackupRequest (YAML or JSON; - for stdin)')
+    .action(async (o: { file: string }) =>
+      run((signal) => backupCommand(globals(), readRequestFile('BackupRequest', o.file), signal)),
+    );
+
+  program
+    .command('restore')
+    .description('restore a backup into a NEW database and a new bucket/prefix')
+    .argument('[backupId]', 'the backup to restore (or give a RestoreRequest with -f)')
+    .option('-f, --file <restore.yaml>', 'a RestoreRequest')
+    .option('--to-instance <id>', 'the database instance to restore into')
+    .option('--to-database <name>', 'the new database to create there')
+    .option('--to-bucket <bucket>', 'the bucket to restore the documents into')
+    .option('--to-prefix <prefix>', 'a key prefix in that bucket')
+    .action(
+      async (
+        backupId: string | undefined,
+        o: { file?: string; toInstance?: string; toDatabase?: string; toBucket?: string; toPrefix?: string },
+      ) =>
+        run((signal) =>
+          restoreCommand(
+            globals(),
+            {
+              backupId,
+              ...o,
+              request: o.file === undefined ? undefined : readRequestFile('RestoreRequest', o.file),
+            },
+            signal,
+          ),
+        ),
+    );
+
+  program
+    .command('verify')
+    .description(
+      "check a backup's manifest and every stored object (exit 5 and each bad object named on failure)",
+    )
+    .argument('<backupId>')
+    .option('--deep', 're-read and re-hash every stored byte')
+    .action(async (backupId: string, o: { deep?: boolean }) =>
+      run((signal) => verifyCommand(globals(), backupId, o.deep === true, signal)),
+    );
+
+  program
+    .command('list')
+    .description('list recorded backups, newest first')
+    .option('-p, --project <id>')
+    .option('-e, --environment <env>')
+    .option('-s, --state <state>', 'Pending, InProgress, Succeeded, Failed or ManifestMissing')
+    .option('-n, --limit <n>', 'at most this many', '50')
+    .action(async (o: { project?: string; environment?: string; state?: string; limit: string }) =>
+      run(() => listCommand(globals(), o)),
+    );
+
+  program
+    .command('describe')
+    .description("show a backup's catalog record and manifest")
+    .argument('<backupId>')
+    .action(async (backupId: string) => run(() => describeCommand(globals(), backupId)));
+
+  program
+    .command('catalog')
+    .description('maintain the history catalog')
+    .command('rebuild')
+    .description('re-create the history from the manifests in the configured buckets')
+    .option('-p, --project <id>', 'only this project')
+    .action(async (o: { project?: string }) => run(() => catalogRebuildCommand(globals(), o.project)));
+
+  program
+    .command('demo')
+    .description(
+      'back up, verify and restore a sample application on the test bed (PostgreSQL + MinIO), then clean up',
+    )
+    .action(async () => run((signal) => demoCommand(globals(), signal)));
+
+  for (const name of ['controller', 'worker']) {
+    program
+      .command(name)
+      .description(
+        `${name === 'controller' ? 'watch BackupRequest/RestoreRequest/BackupSchedule resources' : 'run one step as a Kubernetes Job'} (not implemented yet)`,
+      )
+      .action(() => {
+        process.stderr.write(`lc2-backup ${name}: not implemented yet\n`);
+        process.exitCode = exitCodes.failure;
+      });
+  }
+  return program;
+}
+
+/** Runs a command with Ctrl-C wired to an AbortSignal and errors mapped to exit codes. */
+async function runCommand(work: (signal: AbortSignal) => Promise<number>): Promise<number> {
+  const abort = new AbortController();
+  const onSignal = (): void => {
+    process.stderr.write('\ninterrupted: stopping and cleaning up (Ctrl-C again to force)…\n');
+    abort.abort(new Error('interrupted by signal'));
+    process.once('SIGINT', () => process.exit(exitCodes.interrupted));
+  };
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+  try {
+    return await work(abort.signal);
+  } catch (err) {
+    if (abort.signal.aborted) {
+      process.stderr.write(
+        `lc2-backup: interrupted; the run is recorded as Failed and its partial output removed\n`,
+      );
+      return exitCodes.interrupted;
+    }
+    process.stderr.write(`lc2-backup: ${err instanceof Error ? err.message : String(err)}\n`);
+    return exitCodeOf(err);
+  } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+  }
+}
+
+export async function main(argv: string[]): Promise<number> {
+  let code: number = exitCodes.ok;
+  const program = buildProgram(async (work) => {
+    code = await runCommand(work);
+  });
+  try {
+    await program.parseAsync(argv, { from: 'user' });
+  } catch (err) {
+    if (err instanceof CommanderError) return err.exitCode === 0 ? 0 : exitCodes.invalid;
+    throw err;
+  }
+  return typeof process.exitCode === 'number' && code === 0 ? process.exitCode : code;
+}
+
+if (import.meta.main) process.exit(await main(process.argv.slice(2)));

@@ -36,19 +36,31 @@ const AZURITE_ACCOUNT = 'devstoreaccount1';
 const AZURITE_KEY =
   'Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==';
 
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
+function canBind(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
     const server = createServer();
     server.unref();
-    server.on('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      const port = typeof address === 'object' && address !== null ? address.port : 0;
+    server.on('error', () => {
+      resolve(false);
+    });
+    server.listen(port, '127.0.0.1', () => {
       server.close(() => {
-        resolve(port);
+        resolve(true);
       });
     });
   });
+}
+
+/**
+ * A free loopback port below Linux's ephemeral range (32768+), so that the outgoing connections
+ * of other processes cannot take it between our check and the service's bind. A clash that
+ * still happens is retried by `withPortRetry`.
+ */
+export async function freePort(): Promise<number> {
+  for (;;) {
+    const port = 20000 + Math.floor(Math.random() * 12000);
+    if (await canBind(port)) return port;
+  }
 }
 
 async function httpOk(url: string, accept: (status: number) => boolean = (s) => s === 200): Promise<boolean> {
@@ -180,6 +192,24 @@ export class Testbed {
     await rm(this.dir, { recursive: true, force: true });
   }
 
+  /** Starts a service again (on new ports) when one of its ports was taken meanwhile. */
+  private async withPortRetry<T>(dirName: string, procNames: string[], start: () => Promise<T>): Promise<T> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await start();
+      } catch (err) {
+        if (attempt >= 3 || !/address already in use|EADDRINUSE/i.test(String(err))) throw err;
+        process.stderr.write(
+          `test bed: ${dirName}: a port was taken meanwhile; starting it again on other ports\n`,
+        );
+        const failed = this.procs.filter((p) => procNames.includes(p.name));
+        await Promise.all(failed.map((p) => stopProcess(p)));
+        for (const p of failed) this.procs.splice(this.procs.indexOf(p), 1);
+        await rm(join(this.dir, dirName), { recursive: true, force: true });
+      }
+    }
+  }
+
   /** Starts the services (all of them unless `only` names some) and returns how to reach them. */
   async up(only: readonly ServiceName[] = serviceNames): Promise<PartialTestbedInfo> {
     // Go builds share one build cache and both cores: run them one after another.
@@ -191,13 +221,22 @@ export class Testbed {
     };
     const want = (s: ServiceName): boolean => only.includes(s);
     const none = Promise.resolve(undefined);
+    const retry = this.withPortRetry.bind(this);
     const [postgres, s3, kube, rds, azure, gcs] = await Promise.all([
-      want('postgres') ? this.startPostgres() : none,
-      want('minio') ? build('minio').then((bin) => this.startMinio(bin)) : none,
-      want('kubernetes') ? this.startKubernetes(build) : none,
-      want('moto') ? motoServer().then((bin) => this.startMoto(bin)) : none,
-      want('azurite') ? this.startAzurite() : none,
-      want('gcs') ? build('fake-gcs-server').then((bin) => this.startGcs(bin)) : none,
+      want('postgres') ? retry('postgres', ['postgres'], () => this.startPostgres()) : none,
+      want('minio')
+        ? build('minio').then((bin) => retry('minio', ['minio'], () => this.startMinio(bin)))
+        : none,
+      want('kubernetes')
+        ? retry('kubernetes', ['etcd', 'kube-apiserver', 'kube-controller-manager'], () =>
+            this.startKubernetes(build),
+          )
+        : none,
+      want('moto') ? motoServer().then((bin) => retry('moto', ['moto'], () => this.startMoto(bin))) : none,
+      want('azurite') ? retry('azurite', ['azurite'], () => this.startAzurite()) : none,
+      want('gcs')
+        ? build('fake-gcs-server').then((bin) => retry('gcs', ['fake-gcs-server'], () => this.startGcs(bin)))
+        : none,
     ]);
     const info: PartialTestbedInfo = { dir: this.dir, postgres, s3, kube, rds, azure, gcs };
     await writeFile(join(this.dir, 'testbed.json'), JSON.stringify(info, null, 2));

@@ -1,0 +1,166 @@
+// The configuration: which projects exist, what each may touch (database instances, buckets),
+// where buckets live (object stores), and where the catalog is. One YAML file
+// (lc2-backup.yaml, or LC2_CONFIG) plus environment overrides. Secrets are never inline: a
+// password or key is named by an environment variable or a file, resolved when used.
+import { readFileSync } from 'node:fs';
+import { parse as parseYaml } from 'yaml';
+import { z } from 'zod';
+import { BucketName, DnsLabel, Provider } from '../../api/v1alpha1/common.ts';
+import { validate } from '../../api/v1alpha1/parse.ts';
+import { ValidationError } from '../errors/index.ts';
+
+/** A secret is referenced, never written down: `{ env: NAME }` or `{ file: /path }`. */
+export const SecretRef = z.union([
+  z.strictObject({ env: z.string().min(1) }),
+  z.strictObject({ file: z.string().min(1) }),
+]);
+export type SecretRef = z.infer<typeof SecretRef>;
+
+const S3Store = z.strictObject({
+  type: z.literal('s3'),
+  endpoint: z.url().optional(),
+  region: z.string().default('us-east-1'),
+  forcePathStyle: z.boolean().default(true),
+  accessKeyId: SecretRef.optional(),
+  secretAccessKey: SecretRef.optional(),
+});
+const FileStore = z.strictObject({
+  type: z.literal('file'),
+  /** A directory; each bucket is a sub-directory. */
+  path: z.string().min(1),
+});
+export const StoreConfig = z.discriminatedUnion('type', [S3Store, FileStore]);
+export type StoreConfig = z.infer<typeof StoreConfig>;
+
+export const DatabaseConfig = z.strictObject({
+  host: z.string().min(1),
+  port: z.number().int().min(1).max(65535).default(5432),
+  database: z.string().min(1),
+  user: z.string().min(1),
+  password: SecretRef.optional(),
+});
+export type DatabaseConfig = z.infer<typeof DatabaseConfig>;
+
+export const ProjectConfig = z.strictObject({
+  provider: Provider.optional(),
+  /** The database instances this project may back up and restore into, by instanceId. */
+  databases: z.record(z.string(), DatabaseConfig).default({}),
+  /** The buckets this project may read or write, each with the store it lives in. */
+  buckets: z.record(BucketName, z.string().min(1)).default({}),
+});
+export type ProjectConfig = z.infer<typeof ProjectConfig>;
+
+/** Liferay's generated renditions: re-created by the application, so optional in a backup. */
+export const defaultGeneratedPatterns = [
+  '**/thumbnails/**',
+  '**/previews/**',
+  '**/adaptive-media/**',
+  '**/*.thumbnail.*',
+  '**/document_thumbnail/**',
+  '**/document_preview/**',
+];
+
+export const Config = z.strictObject({
+  /** pglite://<dir>, pglite://memory, or postgresql://user@host/db (password from catalogPassword). */
+  catalog: z.string().optional(),
+  catalogPassword: SecretRef.optional(),
+  stores: z.record(z.string(), StoreConfig).default({}),
+  projects: z.record(DnsLabel, ProjectConfig).default({}),
+  engine: z
+    .strictObject({
+      concurrency: z.number().int().min(1).max(256).default(16),
+      /** Objects above this are copied in parts (S3's single-copy limit is 5 GiB). */
+      multipartCopyThreshold: z
+        .number()
+        .int()
+        .min(5 * 1024 * 1024)
+        .default(5 * 1024 ** 3),
+      generatedFilePatterns: z.array(z.string()).default(defaultGeneratedPatterns),
+      /** Where pg_dump/pg_restore live; default: LC2_PG_BIN, else the PATH. */
+      pgBin: z.string().optional(),
+      /** A scratch directory enables parallel pg_restore (-j) from a downloaded dump. */
+      scratchDir: z.string().optional(),
+      restoreJobs: z.number().int().min(1).max(64).default(2),
+    })
+    .default({
+      concurrency: 16,
+      multipartCopyThreshold: 5 * 1024 ** 3,
+      generatedFilePatterns: defaultGeneratedPatterns,
+      restoreJobs: 2,
+    }),
+});
+export type Config = z.infer<typeof Config>;
+
+// Keys whose values would be secrets if written inline.
+const secretKeys = /^(password|secret|secretAccessKey|accessKeyId|token|key)$/i;
+
+function findInlineSecret(value: unknown, path: string[]): string | undefined {
+  if (value === null || typeof value !== 'object') return undefined;
+  for (const [k, v] of Object.entries(value)) {
+    if (secretKeys.test(k) && typeof v === 'string') return [...path, k].join('.');
+    const found = findInlineSecret(v, [...path, k]);
+    if (found !== undefined) return found;
+  }
+  return undefined;
+}
+
+/** Validates a configuration object; refuses inline secrets before anything else. */
+export function parseConfig(raw: unknown, source: string): Config {
+  const inline = findInlineSecret(raw, []);
+  if (inline !== undefined) {
+    throw new ValidationError(
+      `${source}: ${inline}: secrets are never written in the configuration; use { env: VARIABLE } or { file: /path/to/secret } instead`,
+    );
+  }
+  const config = validate(Config, raw ?? {}, source);
+  for (const [name, project] of Object.entries(config.projects)) {
+    for (const [bucket, store] of Object.entries(project.buckets)) {
+      if (!(store in config.stores)) {
+        throw new ValidationError(
+          `${source}: projects.${name}.buckets.${bucket}: store "${store}" is not defined (defined: ${Object.keys(config.stores).join(', ') || 'none'})`,
+        );
+      }
+    }
+  }
+  return config;
+}
+
+/** Loads the file named by `path` (or LC2_CONFIG), then applies environment overrides. */
+export function loadConfig(path: string | undefined, env: NodeJS.ProcessEnv = process.env): Config {
+  const file = path ?? env.LC2_CONFIG;
+  let raw: unknown = {};
+  if (file !== undefined && file !== '') {
+    let text: string;
+    try {
+      text = readFileSync(file, 'utf8');
+    } catch (err) {
+      throw new ValidationError(
+        `configuration ${file}: cannot read it (${(err as NodeJS.ErrnoException).code ?? String(err)}); pass --config <file> or set LC2_CONFIG`,
+      );
+    }
+    try {
+      raw = parseYaml(text);
+    } catch (err) {
+      throw new ValidationError(`configuration ${file}: not valid YAML: ${(err as Error).message}`);
+    }
+  }
+  const config = parseConfig(raw, file ?? 'configuration');
+  if (env.LC2_CATALOG_URL !== undefined && env.LC2_CATALOG_URL !== '') config.catalog = env.LC2_CATALOG_URL;
+  return config;
+}
+
+/** Reads a referenced secret at the moment it is needed. The value is never logged. */
+export function resolveSecret(ref: SecretRef, what: string, env: NodeJS.ProcessEnv = process.env): string {
+  if ('env' in ref) {
+    const value = env[ref.env];
+    if (value === undefined) throw new ValidationError(`${what}: environment variable ${ref.env} is not set`);
+    return value;
+  }
+  try {
+    return readFileSync(ref.file, 'utf8').replace(/\r?\n$/, '');
+  } catch (err) {
+    throw new ValidationError(
+      `${what}: cannot read secret file ${ref.file} (${(err as NodeJS.ErrnoException).code ?? 'error'})`,
+    );
+  }
+}

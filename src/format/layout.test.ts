@@ -1,0 +1,51 @@
+import { describe, expect, it } from 'vitest';
+import {
+  backupIdentity,
+  backupLayout,
+  backupTimestamp,
+  documentKey,
+  parseManifestKey,
+  sourceKeyOf,
+} from './layout.ts';
+
+describe('backup layout', () => {
+  it('names a backup in the seeds form, from the request name when it has that form', () => {
+    const now = new Date('2026-01-02T03:04:05Z');
+    expect(backupIdentity('retail', 'prd', { name: 'retail-prd-backup-20251109-143000' }, now)).toEqual({
+      backupId: 'retail-prd-backup-20251109-143000',
+      timestamp: '20251109-143000',
+    });
+    expect(
+      backupIdentity('retail', 'prd', { name: 'nightly', creationTimestamp: '2025-11-09T14:30:00Z' }, now)
+        .backupId,
+    ).toBe('retail-prd-backup-20251109-143000');
+    expect(backupIdentity('retail', 'prd', {}, now).backupId).toBe('retail-prd-backup-20260102-030405');
+    expect(backupTimestamp(new Date('2025-11-09T14:30:00.999Z'))).toBe('20251109-143000');
+  });
+
+  it('puts the manifest, entries, dump and documents under one root', () => {
+    const l = backupLayout('retail', 'prd', '20251109-143000');
+    expect(l).toEqual({
+      root: 'retail/prd/20251109-143000',
+      manifestKey: 'retail/prd/20251109-143000/manifest.json',
+      entriesKey: 'retail/prd/20251109-143000/manifest.entries.jsonl.gz',
+      databaseDumpKey: 'retail/prd/20251109-143000/db/database.pgdump.zst',
+      documentsPrefix: 'retail/prd/20251109-143000/dl',
+    });
+    expect(backupLayout('retail', 'prd', '20251109-143000', 'custom/dl/').documentsPrefix).toBe('custom/dl');
+    expect(parseManifestKey(l.manifestKey)).toEqual({
+      projectId: 'retail',
+      environment: 'prd',
+      timestamp: '20251109-143000',
+    });
+    expect(parseManifestKey('retail/prd/20251109-143000/dl/manifest.json')).toBeUndefined();
+  });
+
+  it('keeps document keys byte for byte under the prefix and maps them back', () => {
+    const key = 'document_library/2024/01/12345 é.pdf';
+    expect(documentKey('a/dl', key)).toBe(`a/dl/${key}`);
+    expect(sourceKeyOf('a/dl', documentKey('a/dl', key))).toBe(key);
+    expect(documentKey('', key)).toBe(key);
+    expect(() => sourceKeyOf('a/dl', 'b/x')).toThrow(/not under the documents prefix/);
+  });
+});
