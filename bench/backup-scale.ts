@@ -6,7 +6,7 @@
 //   node bench/backup-scale.ts [objects]        (on Node 24; `npm run lc2-backup` brings it)
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
-import { Testbed } from '../test/env/testbed.ts';
+import { Testbed, testbedConfig } from '../test/env/testbed.ts';
 import { openCatalog } from '../src/catalog/catalog.ts';
 import { parseConfig } from '../src/config/config.ts';
 import { runBackup } from '../src/engine/backup/backup.ts';
@@ -21,31 +21,14 @@ const bed = await Testbed.create();
 try {
   const info = await bed.up(['postgres', 'minio']);
   if (!info.postgres || !info.s3) throw new Error('test bed did not start');
-  process.env.BENCH_PG = info.postgres.password;
-  process.env.BENCH_KEY = info.s3.accessKeyId;
-  process.env.BENCH_SECRET = info.s3.secretAccessKey;
+  const { minioStore, database } = testbedConfig({ postgres: info.postgres, s3: info.s3 });
   const config = parseConfig(
     {
-      stores: {
-        minio: {
-          type: 's3',
-          endpoint: info.s3.endpoint,
-          accessKeyId: { env: 'BENCH_KEY' },
-          secretAccessKey: { env: 'BENCH_SECRET' },
-        },
-      },
+      stores: { minio: minioStore },
       projects: {
         bench: {
           provider: 'local',
-          databases: {
-            db: {
-              host: info.postgres.host,
-              port: info.postgres.port,
-              database: 'postgres',
-              user: info.postgres.user,
-              password: { env: 'BENCH_PG' },
-            },
-          },
+          databases: { db: database('postgres') },
           buckets: { 'bench-src': 'minio', 'bench-dst': 'minio' },
         },
       },

@@ -20,14 +20,14 @@ export class StoreRegistry {
     if (store === undefined) {
       const cfg = this.config.stores[name];
       if (cfg === undefined) throw new Error(`store "${name}" is not defined in the configuration`);
-      store = withRetry(openStore(name, cfg));
+      store = withRetry(openStore(name, cfg, this.config.engine));
       this.open.set(name, store);
     }
     return store;
   }
 }
 
-function openStore(name: string, cfg: StoreConfig): ObjectStore {
+function openStore(name: string, cfg: StoreConfig, engine: Config['engine']): ObjectStore {
   if (cfg.type === 'file') return new FileObjectStore(cfg.path);
   const credentials =
     cfg.accessKeyId && cfg.secretAccessKey
@@ -41,5 +41,8 @@ function openStore(name: string, cfg: StoreConfig): ObjectStore {
     region: cfg.region,
     forcePathStyle: cfg.forcePathStyle,
     credentials,
+    multipartCopyThreshold: engine.multipartCopyThreshold,
+    // every copy in flight may also hold a HEAD (its checksum) and a listing page
+    maxSockets: engine.concurrency * 2 + 4,
   });
 }

@@ -522,3 +522,32 @@ export function testbedEnv(info: PartialTestbedInfo): Record<string, string> {
 }
 
 export { versions };
+
+/**
+ * Configuration pieces (as in lc2-backup.yaml) that reach this bed's MinIO and PostgreSQL. The
+ * secrets go into environment variables of this process and the configuration only names them,
+ * as a real configuration must.
+ */
+export function testbedConfig(info: Pick<TestbedInfo, 'postgres' | 's3'>): {
+  minioStore: Record<string, unknown>;
+  database: (name: string, port?: number) => Record<string, unknown>;
+} {
+  process.env.LC2_TESTBED_PG_PASSWORD = info.postgres.password;
+  process.env.LC2_TESTBED_S3_KEY = info.s3.accessKeyId;
+  process.env.LC2_TESTBED_S3_SECRET = info.s3.secretAccessKey;
+  return {
+    minioStore: {
+      type: 's3',
+      endpoint: info.s3.endpoint,
+      accessKeyId: { env: 'LC2_TESTBED_S3_KEY' },
+      secretAccessKey: { env: 'LC2_TESTBED_S3_SECRET' },
+    },
+    database: (name, port = info.postgres.port) => ({
+      host: info.postgres.host,
+      port,
+      database: name,
+      user: info.postgres.user,
+      password: { env: 'LC2_TESTBED_PG_PASSWORD' },
+    }),
+  };
+}

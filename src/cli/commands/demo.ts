@@ -12,7 +12,7 @@ import pg from 'pg';
 import { BackupRequest } from '../../../api/v1alpha1/backupRequest.ts';
 import { RestoreRequest } from '../../../api/v1alpha1/restoreRequest.ts';
 import { validate } from '../../../api/v1alpha1/parse.ts';
-import { Testbed } from '../../../test/env/testbed.ts';
+import { Testbed, testbedConfig } from '../../../test/env/testbed.ts';
 import { openCatalog } from '../../catalog/catalog.ts';
 import { keyMatcher } from '../../components/documentLibrary/patterns.ts';
 import { listAll, sha256Of } from '../../components/documentLibrary/copy.ts';
@@ -132,28 +132,11 @@ export async function demoCommand(options: GlobalOptions, signal: AbortSignal): 
     const info = await bed.up(['postgres', 'minio']);
     if (!info.postgres || !info.s3) throw new Error('the test bed did not start PostgreSQL and MinIO');
     signal.throwIfAborted();
-    const env = process.env;
-    env.LC2_DEMO_PG_PASSWORD = info.postgres.password;
-    env.LC2_DEMO_S3_KEY = info.s3.accessKeyId;
-    env.LC2_DEMO_S3_SECRET = info.s3.secretAccessKey;
-    const db = (database: string) => ({
-      host: info.postgres?.host,
-      port: info.postgres?.port,
-      database,
-      user: info.postgres?.user,
-      password: { env: 'LC2_DEMO_PG_PASSWORD' },
-    });
+    const { minioStore, database: db } = testbedConfig({ postgres: info.postgres, s3: info.s3 });
     const config = parseConfig(
       {
         catalog: `pglite://${join(work, 'catalog')}`,
-        stores: {
-          minio: {
-            type: 's3',
-            endpoint: info.s3.endpoint,
-            accessKeyId: { env: 'LC2_DEMO_S3_KEY' },
-            secretAccessKey: { env: 'LC2_DEMO_S3_SECRET' },
-          },
-        },
+        stores: { minio: minioStore },
         projects: {
           retail: {
             provider: 'local',

@@ -14,6 +14,7 @@ import { StoreRegistry } from '../../../src/engine/stores.ts';
 import { silentLogger } from '../../../src/observability/logger.ts';
 import type { ObjectStore } from '../../../src/providers/types.ts';
 import { deleteBucket, s3Client, testbed, uniqueName, withPg } from '../../env/fixtures.ts';
+import { testbedConfig } from '../../env/testbed.ts';
 
 export interface App {
   sourceDb: string;
@@ -41,27 +42,10 @@ export function appConfig(
   },
   extra: Record<string, unknown> = {},
 ): Config {
-  const bed = testbed();
-  process.env.LC2_TEST_PG_PASSWORD = bed.postgres.password;
-  process.env.LC2_TEST_S3_KEY = bed.s3.accessKeyId;
-  process.env.LC2_TEST_S3_SECRET = bed.s3.secretAccessKey;
-  const db = (database: string, port = bed.postgres.port) => ({
-    host: bed.postgres.host,
-    port,
-    database,
-    user: bed.postgres.user,
-    password: { env: 'LC2_TEST_PG_PASSWORD' },
-  });
+  const { minioStore, database: db } = testbedConfig(testbed());
   return parseConfig(
     {
-      stores: {
-        minio: {
-          type: 's3',
-          endpoint: bed.s3.endpoint,
-          accessKeyId: { env: 'LC2_TEST_S3_KEY' },
-          secretAccessKey: { env: 'LC2_TEST_S3_SECRET' },
-        },
-      },
+      stores: { minio: minioStore },
       projects: {
         retail: {
           provider: 'local',
@@ -143,7 +127,9 @@ export function restoreRequest(
 }
 
 /** Builds the application before the file's tests and removes it after them. */
-export function useApp(options: { objects?: number; engine?: Record<string, unknown> } = {}): App {
+export function useApp(
+  options: { objects?: number; engine?: Record<string, unknown>; bigObject?: number } = {},
+): App {
   const app = {} as App;
   beforeAll(async () => {
     const names = {
@@ -185,6 +171,13 @@ export function useApp(options: { objects?: number; engine?: Record<string, unkn
       const body = randomBytes(i === 0 ? 0 : 1000 + i * 997);
       app.objects.set(key, body);
       await app.store.put(names.sourceBucket, key, body, { size: body.length });
+    }
+    if (options.bigObject !== undefined) {
+      const body = randomBytes(options.bigObject);
+      app.objects.set('document_library/1/big/video.mp4', body);
+      await app.store.put(names.sourceBucket, 'document_library/1/big/video.mp4', body, {
+        size: body.length,
+      });
     }
   });
   afterAll(async () => {

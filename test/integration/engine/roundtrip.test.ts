@@ -9,7 +9,13 @@ import { runRestore } from '../../../src/engine/restore/restore.ts';
 import { verifyBackup } from '../../../src/engine/verify/verify.ts';
 import { backupRequest, dropDatabase, dumpText, generatedKeys, restoreRequest, useApp } from './harness.ts';
 
-const app = useApp({ objects: 40 });
+// a 12 MiB object above a 5 MiB threshold takes the multipart server-side copy (no store-computed
+// SHA-256 there: the engine hashes it)
+const app = useApp({
+  objects: 40,
+  bigObject: 12 * 1024 * 1024,
+  engine: { multipartCopyThreshold: 5 * 1024 * 1024 },
+});
 const cloneDb = `clone_${Date.now()}`;
 afterAll(() => dropDatabase(cloneDb));
 
@@ -37,6 +43,11 @@ describe('backup and restore round trip (local provider: pg_dump + MinIO)', () =
       new Date(header.completedAt).getTime(),
     );
     expect(progress.indexOf('database')).toBeLessThan(progress.indexOf('documentLibrary'));
+    const big = await app.store.head(
+      app.backupBucket,
+      `${header.documentLibrary.prefix}/document_library/1/big/video.mp4`,
+    );
+    expect(big?.etag).toMatch(/-\d+$/); // assembled from parts: the multipart copy path
 
     const row = await app.catalog.getBackup(header.backupId);
     expect(row).toMatchObject({
