@@ -2,6 +2,7 @@
 // the copy runs, read back line by line; memory stays flat however large the library.
 import { createHash } from 'node:crypto';
 import { createInterface } from 'node:readline';
+import { once } from 'node:events';
 import { PassThrough, type Readable } from 'node:stream';
 import { createGunzip, createGzip } from 'node:zlib';
 import type { ObjectStore } from '../providers/types.ts';
@@ -20,6 +21,7 @@ export class EntriesWriter {
   private readonly upload: Promise<unknown>;
   private readonly body = new PassThrough();
   private count = 0;
+  private draining: Promise<void> | undefined;
 
   constructor(store: ObjectStore, bucket: string, key: string) {
     const body = this.body;
@@ -30,11 +32,18 @@ export class EntriesWriter {
     this.upload.catch(() => undefined);
   }
 
-  /** Appends one entry; waits when gzip's buffer is full so a fast copy cannot outrun the upload. */
+  /**
+   * Appends one entry; when gzip's buffer is full every writer waits for the same 'drain', so a
+   * fast copy (many concurrent writers) cannot outrun the upload.
+   */
   async write(entry: DocumentEntry): Promise<void> {
+    while (this.draining) await this.draining;
     this.count++;
     if (!this.gzip.write(`${JSON.stringify(entry)}\n`)) {
-      await new Promise<void>((resolve) => this.gzip.once('drain', resolve));
+      this.draining = once(this.gzip, 'drain').then(() => {
+        this.draining = undefined;
+      });
+      await this.draining;
     }
   }
 
