@@ -45,6 +45,8 @@ export const BackupRequestStatus = z.strictObject({
   message: z.string().optional(),
   startTime: z.string().optional(),
   completionTime: z.string().optional(),
+  /** Start to completion, human-readable ("2m13s"), for `kubectl get`. */
+  duration: z.string().optional(),
   observedGeneration: z.number().int().optional(),
   database: z
     .strictObject({

@@ -47,6 +47,8 @@ export const RestoreRequestStatus = z.strictObject({
   message: z.string().optional(),
   startTime: z.string().optional(),
   completionTime: z.string().optional(),
+  /** Start to completion, human-readable ("2m13s"), for `kubectl get`. */
+  duration: z.string().optional(),
   observedGeneration: z.number().int().optional(),
   conditions: z.array(Condition).optional(),
   progress: Progress.optional(),

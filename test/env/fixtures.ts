@@ -10,10 +10,18 @@ import {
   S3Client,
   type CreateBucketCommandInput,
 } from '@aws-sdk/client-s3';
-import { CoreV1Api, KubeConfig } from '@kubernetes/client-node';
+import {
+  ApiextensionsV1Api,
+  CoreV1Api,
+  KubeConfig,
+  type V1CustomResourceDefinition,
+} from '@kubernetes/client-node';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { parse as parseYaml } from 'yaml';
+import { crdFiles } from '../../api/v1alpha1/crd.ts';
 import pg from 'pg';
 import { afterAll, beforeAll, expect, inject } from 'vitest';
-import type { TestbedInfo } from './testbed.ts';
+import { kubeRequest, type TestbedInfo } from './testbed.ts';
 
 export function testbed(): TestbedInfo {
   return inject('testbed');
@@ -119,4 +127,39 @@ export function useNamespace(prefix = 'ns'): { readonly name: string } {
       await kubeConfig().makeApiClient(CoreV1Api).deleteNamespace({ name: holder.name });
   });
   return holder;
+}
+
+/** Installs (or updates) the generated CRDs and waits until the API server serves them. */
+export async function installCrds(): Promise<void> {
+  const { server, token } = testbed().kube;
+  for (const text of Object.values(crdFiles())) {
+    const body = parseYaml(text) as { metadata: { name: string } };
+    const path = `/apis/apiextensions.k8s.io/v1/customresourcedefinitions/${body.metadata.name}`;
+    const applied = await kubeRequest(server, token, {
+      method: 'PATCH',
+      path: `${path}?fieldManager=lc2-backup-tests&force=true`,
+      headers: { 'content-type': 'application/apply-patch+yaml' },
+      body,
+    });
+    if (applied.status >= 300)
+      throw new Error(`applying CRD ${body.metadata.name}: ${applied.status} ${applied.body}`);
+    for (let i = 0; ; i++) {
+      const got = JSON.parse((await kubeRequest(server, token, { path })).body) as {
+        status?: { conditions?: { type: string; status: string }[] };
+      };
+      if (got.status?.conditions?.some((c) => c.type === 'Established' && c.status === 'True')) break;
+      if (i > 100) throw new Error(`CRD ${body.metadata.name} not Established after 10 s`);
+      await sleep(100);
+    }
+  }
+}
+
+/** The message of a Kubernetes Status error thrown by client-node. */
+export function statusMessage(err: unknown): string {
+  const body = (err as { body?: unknown }).body;
+  try {
+    return (JSON.parse(typeof body === 'string' ? body : '') as { message?: string }).message ?? String(err);
+  } catch {
+    return String(err);
+  }
 }

@@ -69,16 +69,30 @@ async function httpOk(url: string, accept: (status: number) => boolean = (s) => 
   return accept(res.status);
 }
 
-/** GET against the API server, whose certificate is self-signed by --cert-dir. */
-export async function kubeGet(
+/**
+ * A raw request to the API server (its certificate is self-signed by --cert-dir). Raw JSON on
+ * purpose: client-node's typed models drop fields they spell differently (`default`,
+ * `x-kubernetes-validations`) when given plain objects.
+ */
+export async function kubeRequest(
   server: string,
   token: string,
-  path: string,
+  request: { method?: string; path: string; headers?: Record<string, string>; body?: unknown },
 ): Promise<{ status: number; body: string }> {
+  const payload = request.body === undefined ? undefined : JSON.stringify(request.body);
   return new Promise((resolve, reject) => {
     const req = httpsRequest(
-      `${server}${path}`,
-      { headers: { authorization: `Bearer ${token}` }, rejectUnauthorized: false, timeout: 2000 },
+      `${server}${request.path}`,
+      {
+        method: request.method ?? 'GET',
+        headers: {
+          ...(payload === undefined ? {} : { 'content-type': 'application/json' }),
+          ...request.headers,
+          authorization: `Bearer ${token}`,
+        },
+        rejectUnauthorized: false,
+        timeout: 5000,
+      },
       (res) => {
         let body = '';
         res.on('data', (c: Buffer) => (body += c.toString()));
@@ -89,8 +103,18 @@ export async function kubeGet(
     );
     req.on('error', reject);
     req.on('timeout', () => req.destroy(new Error('timeout')));
-    req.end();
+    req.end(payload);
   });
+}
+
+/** GET against the API server. */
+export async function kubeGet(
+  server: string,
+  token: string,
+  path: string,
+  headers: Record<string, string> = {},
+): Promise<{ status: number; body: string }> {
+  return kubeRequest(server, token, { path, headers });
 }
 
 function readNumber(file: string): number | undefined {
