@@ -48,7 +48,11 @@ describe('manifest entries', () => {
     await writer.write(entry(1));
     await writer.close();
     const read = async (): Promise<void> => {
-      for await (const _entry of readEntries(await store.get('b', 'e.gz'), `sha256:${'0'.repeat(64)}`, 'b/e.gz')) {
+      for await (const _entry of readEntries(
+        await store.get('b', 'e.gz'),
+        `sha256:${'0'.repeat(64)}`,
+        'b/e.gz',
+      )) {
         // drain
       }
     };

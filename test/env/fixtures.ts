@@ -10,12 +10,7 @@ import {
   S3Client,
   type CreateBucketCommandInput,
 } from '@aws-sdk/client-s3';
-import {
-  ApiextensionsV1Api,
-  CoreV1Api,
-  KubeConfig,
-  type V1CustomResourceDefinition,
-} from '@kubernetes/client-node';
+import { CoreV1Api, KubeConfig } from '@kubernetes/client-node';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { parse as parseYaml } from 'yaml';
 import { crdFiles } from '../../api/v1alpha1/crd.ts';
