@@ -47,7 +47,7 @@ describe('generated CRDs', () => {
         expect(node.type, `${path} has no type`).toBeTypeOf('string');
         for (const bad of ['$ref', '$schema', 'const', 'anyOf', 'oneOf'])
           expect(node[bad], `${path}.${bad}`).toBeUndefined();
-        if (node.properties !== undefined) expect(node.additionalProperties, `${path}`).toBeUndefined();
+        if (node.properties !== undefined) expect(node.additionalProperties, path).toBeUndefined();
       }
     }
   });
