@@ -87,4 +87,55 @@ describe('tenancy policy', () => {
     expect(providerFor(projectOf(config, 'drupal'), undefined)).toBe('aws');
     expect(providerFor(projectOf(config, 'retail'), 'gcp')).toBe('gcp');
   });
+
+  it("reads a project's AWS settings with defaults, and requires them for provider aws", () => {
+    const config = parseConfig(
+      {
+        projects: {
+          retail: {
+            provider: 'aws',
+            aws: {
+              region: 'eu-west-1',
+              roleArn: 'arn:aws:iam::123456789012:role/lc2-backup-retail',
+              externalId: 'retail-7f3a',
+              restore: { instanceClass: 'db.t3.medium', securityGroups: ['sg-0abc'] },
+            },
+            // on aws the host is looked up (DescribeDBInstances) unless set
+            databases: { 'retail-prd-db': { database: 'lportal', user: 'backup' } },
+          },
+        },
+      },
+      'f.yaml',
+    );
+    const aws = config.projects.retail?.aws;
+    expect(aws).toMatchObject({ region: 'eu-west-1', waitTimeoutMinutes: 240, endpoints: {} });
+    expect(aws?.restore).toEqual({ instanceClass: 'db.t3.medium', securityGroups: ['sg-0abc'] });
+    expect(() => parseConfig({ projects: { retail: { provider: 'aws' } } }, 'f.yaml')).toThrow(
+      'f.yaml: projects.retail.aws: is required for provider aws',
+    );
+    expect(() =>
+      parseConfig({ projects: { retail: { provider: 'aws', aws: { region: 'Ireland' } } } }, 'f.yaml'),
+    ).toThrow(/projects\.retail\.aws\.region: must be an AWS region/);
+    expect(() =>
+      parseConfig(
+        { projects: { retail: { provider: 'aws', aws: { region: 'us-east-1', roleArn: 'lc2-role' } } } },
+        'f.yaml',
+      ),
+    ).toThrow(/projects\.retail\.aws\.roleArn: must be an IAM role ARN/);
+  });
+
+  it('refuses inline AWS keys and a local database without a host', () => {
+    expect(() =>
+      parseConfig(
+        { projects: { retail: { aws: { region: 'us-east-1', secretAccessKey: 'wJalrXUtnFEMI' } } } },
+        'f.yaml',
+      ),
+    ).toThrow('f.yaml: projects.retail.aws.secretAccessKey: secrets are never written in the configuration');
+    expect(() =>
+      parseConfig(
+        { projects: { retail: { provider: 'local', databases: { db: { database: 'd', user: 'u' } } } } },
+        'f.yaml',
+      ),
+    ).toThrow('f.yaml: projects.retail.databases.db.host: is required for provider local');
+  });
 });

@@ -16,13 +16,37 @@ export const SecretRef = z.union([
 ]);
 export type SecretRef = z.infer<typeof SecretRef>;
 
+const AwsRegion = z
+  .string()
+  .regex(/^[a-z]{2}(-[a-z]+)+-\d+$/, 'must be an AWS region such as "us-east-1" or "eu-west-1"');
+const RoleArn = z
+  .string()
+  .regex(
+    /^arn:aws[a-z-]*:iam::\d{12}:role\/[\w+=,.@/-]+$/,
+    'must be an IAM role ARN such as "arn:aws:iam::123456789012:role/lc2-backup-retail"',
+  );
+/** Not a secret (AWS: it prevents the confused deputy), so it may be written inline. */
+const ExternalId = z
+  .string()
+  .regex(/^[\w+=,.@:/-]{2,1224}$/, 'must be 2-1224 of letters, digits and +=,.@:/-');
+
 const S3Store = z.strictObject({
   type: z.literal('s3'),
+  /** An S3-compatible server (MinIO, a VPC endpoint); omit for AWS S3. */
   endpoint: z.url().optional(),
   region: z.string().default('us-east-1'),
-  forcePathStyle: z.boolean().default(true),
+  /** Default: path-style for a custom endpoint, virtual-hosted for AWS S3. */
+  forcePathStyle: z.boolean().optional(),
+  /** Static keys (emulators, S3-compatible servers); omitted, the AWS default chain applies. */
   accessKeyId: SecretRef.optional(),
   secretAccessKey: SecretRef.optional(),
+  /** Assume this role (from the base credentials) for every request to this store. */
+  roleArn: RoleArn.optional(),
+  externalId: ExternalId.optional(),
+  /** STS endpoint for the role assumption (emulators, VPC endpoints); default: AWS's regional one. */
+  stsEndpoint: z.url().optional(),
+  /** SHA-256 checksums on writes and reads; turn off only for servers that reject them. */
+  checksums: z.boolean().default(true),
 });
 const FileStore = z.strictObject({
   type: z.literal('file'),
@@ -33,7 +57,11 @@ export const StoreConfig = z.discriminatedUnion('type', [S3Store, FileStore]);
 export type StoreConfig = z.infer<typeof StoreConfig>;
 
 export const DatabaseConfig = z.strictObject({
-  host: z.string().min(1),
+  /**
+   * Where pg_dump/pg_restore connect. Required for the local provider; on aws, omitted means the
+   * instance's endpoint from DescribeDBInstances (set it to override, e.g. a proxy or a tunnel).
+   */
+  host: z.string().min(1).optional(),
   port: z.number().int().min(1).max(65535).default(5432),
   database: z.string().min(1),
   user: z.string().min(1),
@@ -41,8 +69,43 @@ export const DatabaseConfig = z.strictObject({
 });
 export type DatabaseConfig = z.infer<typeof DatabaseConfig>;
 
+/** A project's AWS account settings: where its RDS instances are and how restores are built. */
+export const AwsProjectConfig = z.strictObject({
+  region: AwsRegion,
+  /** Assume this role for every RDS call of the project (from the default credential chain). */
+  roleArn: RoleArn.optional(),
+  externalId: ExternalId.optional(),
+  /** Static keys (emulators, tests); omitted, the AWS default chain (IRSA, env, profile, IMDS). */
+  accessKeyId: SecretRef.optional(),
+  secretAccessKey: SecretRef.optional(),
+  /** Endpoint overrides (emulators such as moto, VPC interface endpoints). */
+  endpoints: z.strictObject({ rds: z.url().optional(), sts: z.url().optional() }).default({}),
+  /** How a snapshot restore builds its NEW instance; unset fields keep the snapshot's/RDS defaults. */
+  restore: z
+    .strictObject({
+      instanceClass: z
+        .string()
+        .regex(/^db\.[a-z0-9]+\.[a-z0-9]+$/, 'must be an RDS instance class such as "db.t3.medium"')
+        .optional(),
+      subnetGroup: z.string().min(1).optional(),
+      securityGroups: z.array(z.string().min(1)).default([]),
+      parameterGroup: z.string().min(1).optional(),
+    })
+    .default({ securityGroups: [] }),
+  /** Longest wait for a snapshot or a restored instance to become available. */
+  waitTimeoutMinutes: z
+    .number()
+    .int()
+    .min(1)
+    .max(24 * 60)
+    .default(240),
+});
+export type AwsProjectConfig = z.infer<typeof AwsProjectConfig>;
+
 export const ProjectConfig = z.strictObject({
   provider: Provider.optional(),
+  /** Required when the project runs on aws (its own provider, or the default). */
+  aws: AwsProjectConfig.optional(),
   /** The database instances this project may back up and restore into, by instanceId. */
   databases: z.record(z.string(), DatabaseConfig).default({}),
   /** The buckets this project may read or write, each with the store it lives in. */
@@ -104,6 +167,22 @@ function findInlineSecret(value: unknown, path: string[]): string | undefined {
   return undefined;
 }
 
+function checkProjectProvider(name: string, project: ProjectConfig, source: string): void {
+  if (project.provider === 'aws' && project.aws === undefined) {
+    throw new ValidationError(
+      `${source}: projects.${name}.aws: is required for provider aws; add at least { region: us-east-1 } (and roleArn when the project has its own role)`,
+    );
+  }
+  if (project.provider !== 'local') return;
+  for (const [id, db] of Object.entries(project.databases)) {
+    if (db.host === undefined) {
+      throw new ValidationError(
+        `${source}: projects.${name}.databases.${id}.host: is required for provider local (only aws looks the endpoint up)`,
+      );
+    }
+  }
+}
+
 /** Validates a configuration object; refuses inline secrets before anything else. */
 export function parseConfig(raw: unknown, source: string): Config {
   const inline = findInlineSecret(raw, []);
@@ -114,6 +193,7 @@ export function parseConfig(raw: unknown, source: string): Config {
   }
   const config = validate(Config, raw ?? {}, source);
   for (const [name, project] of Object.entries(config.projects)) {
+    checkProjectProvider(name, project, source);
     for (const [bucket, store] of Object.entries(project.buckets)) {
       if (!(store in config.stores)) {
         throw new ValidationError(

@@ -5,12 +5,15 @@ import type { Config } from '../config/config.ts';
 import type { Logger } from '../observability/logger.ts';
 import type { ProgressListener } from './progress.ts';
 import type { ObjectStore } from '../providers/types.ts';
+import type { SnapshotProviders } from './databases.ts';
 
 export interface EngineContext {
   config: Config;
   catalog: Catalog;
   /** The configured stores by name; the same name always gives the same instance. */
   stores: { get(name: string): ObjectStore };
+  /** Native database snapshots per project (aws: RDS); default: opened from `config`. */
+  snapshots?: SnapshotProviders;
   log: Logger;
   now?: () => Date;
   onProgress?: ProgressListener;

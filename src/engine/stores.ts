@@ -3,7 +3,7 @@
 import type { Config, StoreConfig } from '../config/config.ts';
 import { resolveSecret } from '../config/config.ts';
 import { FileObjectStore } from '../providers/local/fileObjectStore.ts';
-import { S3ObjectStore } from '../providers/s3/objectStore.ts';
+import { awsS3Store } from '../providers/aws/s3.ts';
 import type { ObjectStore } from '../providers/types.ts';
 import { withRetry } from '../storage/retry.ts';
 
@@ -29,20 +29,24 @@ export class StoreRegistry {
 
 function openStore(name: string, cfg: StoreConfig, engine: Config['engine']): ObjectStore {
   if (cfg.type === 'file') return new FileObjectStore(cfg.path);
-  const credentials =
+  const keys =
     cfg.accessKeyId && cfg.secretAccessKey
       ? {
           accessKeyId: resolveSecret(cfg.accessKeyId, `stores.${name}.accessKeyId`),
           secretAccessKey: resolveSecret(cfg.secretAccessKey, `stores.${name}.secretAccessKey`),
         }
       : undefined;
-  return new S3ObjectStore({
+  return awsS3Store({
+    storeName: name,
     endpoint: cfg.endpoint,
     region: cfg.region,
     forcePathStyle: cfg.forcePathStyle,
-    credentials,
+    keys,
+    roleArn: cfg.roleArn,
+    externalId: cfg.externalId,
+    stsEndpoint: cfg.stsEndpoint,
+    checksums: cfg.checksums,
     multipartCopyThreshold: engine.multipartCopyThreshold,
-    // every copy in flight may also hold a HEAD (its checksum) and a listing page
-    maxSockets: engine.concurrency * 2 + 4,
+    concurrency: engine.concurrency,
   });
 }

@@ -21,6 +21,11 @@ export class RetryableError extends Error {
   override name = 'RetryableError';
 }
 
+/** The service asked us to slow down (S3 SlowDown, HTTP 503/429): retry, after a longer wait. */
+export class ThrottledError extends RetryableError {
+  override name = 'ThrottledError';
+}
+
 /** Verification found stored data that does not match its manifest. Exit code 5. */
 export class IntegrityError extends Error {
   override name = 'IntegrityError';

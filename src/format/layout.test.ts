@@ -3,6 +3,7 @@ import {
   backupIdentity,
   backupLayout,
   backupTimestamp,
+  databaseSnapshotId,
   documentKey,
   parseManifestKey,
   sourceKeyOf,
@@ -47,5 +48,16 @@ describe('backup layout', () => {
     expect(sourceKeyOf('a/dl', documentKey('a/dl', key))).toBe(key);
     expect(documentKey('', key)).toBe(key);
     expect(() => sourceKeyOf('a/dl', 'b/x')).toThrow(/not under the documents prefix/);
+  });
+
+  it('derives a valid RDS snapshot id from the backup id, the same on every retry', () => {
+    expect(databaseSnapshotId('retail-prd-backup-20251109-143000')).toBe(
+      'lc2-retail-prd-backup-20251109-143000',
+    );
+    // DNS labels may hold "--" and end in digits; RDS forbids double hyphens
+    const id = databaseSnapshotId('9a--b-prd-backup-20251109-143000');
+    expect(id).toBe('lc2-9a-b-prd-backup-20251109-143000');
+    expect(id).toMatch(/^[a-z](?!.*--)[a-z0-9-]{0,254}$/);
+    expect(databaseSnapshotId(`${'x'.repeat(300)}-backup-20251109-143000`)).toHaveLength(255);
   });
 });

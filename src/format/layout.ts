@@ -54,6 +54,21 @@ export function restoreId(backupId: string, now: Date): string {
   return `${backupId.replace(/-backup-\d{8}-\d{6}$/, '')}-restore-${backupTimestamp(now)}`;
 }
 
+/**
+ * The native snapshot of a backup's database (RDS DBSnapshotIdentifier): derived from the backup
+ * id, so a retried backup finds and adopts its snapshot instead of taking a second one.
+ * `lc2-<backupId>`: begins with a letter, only letters, digits and single hyphens, at most 255
+ * characters (RDS's rules), e.g. `lc2-retail-prd-backup-20251109-143000`.
+ */
+export function databaseSnapshotId(backupId: string): string {
+  return `lc2-${backupId}`
+    .toLowerCase()
+    .replace(/[^a-z0-9-]+/g, '-')
+    .replace(/-{2,}/g, '-')
+    .slice(0, 255)
+    .replace(/-+$/, '');
+}
+
 export interface BackupLayout {
   root: string;
   manifestKey: string;

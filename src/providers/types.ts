@@ -100,3 +100,102 @@ export interface ObjectStore {
   ): Promise<ObjectInfo>;
   delete(bucket: string, key: string): Promise<void>;
 }
+
+/** Tags every snapshot and restored instance carries, so ownership is checked before any change. */
+export const ownershipTags = {
+  project: 'lc2-backup/project',
+  environment: 'lc2-backup/environment',
+  backupId: 'lc2-backup/backup-id',
+  restoreId: 'lc2-backup/restore-id',
+  managedBy: 'lc2-backup/managed-by',
+} as const;
+
+/** A PostgreSQL database instance as its provider reports it. */
+export interface DatabaseInstance {
+  instanceId: string;
+  /** The provider's lifecycle word, e.g. `available`, `creating`, `failed`. */
+  status: string;
+  engine: string;
+  engineVersion: string;
+  /** Where clients connect; undefined while the provider is still creating the instance. */
+  endpoint?: { host: string; port: number } | undefined;
+  /** Allocated storage in bytes. */
+  allocatedBytes: number;
+  tags: Record<string, string>;
+}
+
+/** A native snapshot of a database instance. */
+export interface DatabaseSnapshot {
+  snapshotId: string;
+  instanceId: string;
+  /** The provider's lifecycle word: `creating`, `available`, `failed`, `deleting`, … */
+  status: string;
+  /** 0–100 while the snapshot is taken; 100 once available. */
+  percentProgress: number;
+  engine: string;
+  engineVersion: string;
+  /** The snapshot's allocated storage in bytes (recorded as the manifest's `database.size`). */
+  sizeBytes: number;
+  createdAt?: Date | undefined;
+  tags: Record<string, string>;
+}
+
+export interface WaitOptions {
+  /** Aborting stops the wait (the resource itself is left as it is). */
+  signal?: AbortSignal | undefined;
+  /** Called on every poll with the provider's percentage (when it gives one) and status. */
+  onProgress?: (percent: number, status: string) => void;
+  /** Give up after this long (default: the provider's, hours for RDS). */
+  timeoutMs?: number | undefined;
+}
+
+/**
+ * Native snapshots of PostgreSQL instances (RDS, Cloud SQL, Azure Database), as seen by ONE
+ * project: an implementation is opened for a project and checks the `lc2-backup/project` tag of
+ * everything it changes.
+ *
+ * - Identifiers are chosen by the caller and deterministic (the snapshot id derives from the
+ *   backup id, src/format/layout.ts), so a retried backup finds its own snapshot:
+ *   `createSnapshot` of an id that exists ADOPTS it (`adopted: true`) when its tags name the same
+ *   project and backup, and throws PolicyError when they name another — a snapshot of another
+ *   project is never touched.
+ * - A missing instance or snapshot is a NotFoundError naming it (`getSnapshot` returns
+ *   undefined); `deleteSnapshot` of a missing snapshot succeeds (idempotent) and refuses
+ *   (PolicyError) a snapshot of another project BEFORE the delete call.
+ * - `restoreInstance` creates a NEW instance from a snapshot (class, network and parameters from
+ *   the project's configuration); an existing instance id is adopted only when it was restored
+ *   from the same snapshot for the same project, otherwise ValidationError (restores never
+ *   overwrite an instance).
+ * - Waits poll with capped backoff, report progress, stop on the abort signal, and fail with
+ *   the resource's name and state when it reaches a terminal failure (`failed`, …).
+ * - Throttling, 5xx and connection resets that outlast the SDK's own retries are RetryableError;
+ *   waits ride them out. Quotas and permissions are permanent errors that say what to do.
+ * - Errors and names never carry credentials.
+ */
+export interface DatabaseSnapshots {
+  /** For messages and the manifest, e.g. `rds://us-east-1`. Never holds credentials. */
+  readonly name: string;
+  describeInstance(instanceId: string): Promise<DatabaseInstance>;
+  createSnapshot(input: {
+    instanceId: string;
+    snapshotId: string;
+    tags: Record<string, string>;
+  }): Promise<{ snapshot: DatabaseSnapshot; adopted: boolean }>;
+  getSnapshot(snapshotId: string): Promise<DatabaseSnapshot | undefined>;
+  /** Resolves once the snapshot is available; throws when it fails or vanishes. */
+  waitForSnapshot(snapshotId: string, options?: WaitOptions): Promise<DatabaseSnapshot>;
+  deleteSnapshot(snapshotId: string): Promise<void>;
+  restoreInstance(input: {
+    snapshotId: string;
+    instanceId: string;
+    tags: Record<string, string>;
+  }): Promise<{ instance: DatabaseInstance; adopted: boolean }>;
+  /** Resolves once the instance is available (with an endpoint). */
+  waitForInstance(instanceId: string, options?: WaitOptions): Promise<DatabaseInstance>;
+  /**
+   * Deletes an instance this tool restored (tagged managed-by lc2-backup and this project), with
+   * no final snapshot: the undo of a failed restore. Refuses any other instance (PolicyError).
+   * Missing: succeeds.
+   */
+  deleteRestoredInstance(instanceId: string): Promise<void>;
+}

@@ -1,6 +1,6 @@
 import { Readable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
-import { NotFoundError, RetryableError } from '../errors/index.ts';
+import { NotFoundError, RetryableError, ThrottledError } from '../errors/index.ts';
 import { MemoryObjectStore } from '../providers/memory/objectStore.ts';
 import type { ObjectStore } from '../providers/types.ts';
 import { withRetry, type RetryEvent } from './retry.ts';
@@ -130,5 +130,24 @@ describe('withRetry', () => {
     });
     await none.head('b', 'k');
     expect(zero).toEqual([0, 0]);
+  });
+
+  it('waits longer after throttling (SlowDown, 503) than after other transient errors, with jitter', async () => {
+    const delays = async (error: () => Error): Promise<number[]> => {
+      const events: RetryEvent[] = [];
+      const store = withRetry(flaky(await memory(), 3, error), {
+        baseDelayMs: 1,
+        maxDelayMs: 8,
+        throttleBaseDelayMs: 4,
+        maxThrottleDelayMs: 12,
+        random: () => 0.99,
+        onRetry: (e) => events.push(e),
+      });
+      await store.head('b', 'k');
+      return events.map((e) => e.delayMs);
+    };
+    // cap doubles per attempt: 1, 2, 4 for a reset; 4, 8, 12 (capped) after throttling
+    expect(await delays(transient)).toEqual([0, 1, 3]);
+    expect(await delays(() => new ThrottledError('SlowDown'))).toEqual([3, 7, 11]);
   });
 });

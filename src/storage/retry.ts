@@ -4,7 +4,7 @@
 // what its SDK does per request.
 import type { Readable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { isRetryable } from '../errors/index.ts';
+import { isRetryable, ThrottledError } from '../errors/index.ts';
 import type { CopyOptions, ListPage, ObjectInfo, ObjectStore, PutOptions } from '../providers/types.ts';
 
 export interface RetryEvent {
@@ -26,6 +26,14 @@ export interface RetryOptions {
   baseDelayMs?: number;
   /** Upper bound of any single wait (default 5000 ms). */
   maxDelayMs?: number;
+  /**
+   * Backoff cap of the first retry after the service throttled us (ThrottledError: S3 SlowDown,
+   * 503, 429; default 1000 ms, doubling, capped by `maxThrottleDelayMs`): hammering a throttled
+   * prefix only prolongs the throttle.
+   */
+  throttleBaseDelayMs?: number;
+  /** Upper bound of a wait after throttling (default 20,000 ms). */
+  maxThrottleDelayMs?: number;
   onRetry?: (event: RetryEvent) => void;
   /** Source of randomness in [0, 1), for deterministic tests. */
   random?: () => number;
@@ -48,6 +56,14 @@ export function withRetry(store: ObjectStore, options: RetryOptions = {}): Objec
   const baseDelayMs = options.baseDelayMs ?? 100;
   const maxDelayMs = options.maxDelayMs ?? 5000;
   const random = options.random ?? Math.random;
+  const throttleBaseDelayMs = options.throttleBaseDelayMs ?? 1000;
+  const maxThrottleDelayMs = options.maxThrottleDelayMs ?? 20_000;
+
+  function capOf(error: unknown, attempt: number): number {
+    return error instanceof ThrottledError
+      ? Math.min(maxThrottleDelayMs, throttleBaseDelayMs * 2 ** (attempt - 1))
+      : Math.min(maxDelayMs, baseDelayMs * 2 ** (attempt - 1));
+  }
 
   async function retrying<T>(target: Target, fn: () => Promise<T>, retryable = true): Promise<T> {
     for (let attempt = 1; ; attempt++) {
@@ -56,7 +72,7 @@ export function withRetry(store: ObjectStore, options: RetryOptions = {}): Objec
       } catch (error) {
         if (!retryable || attempt >= attempts || !isRetryable(error)) throw error;
         // full jitter: anywhere in [0, cap), which de-synchronises competing clients best
-        const delayMs = Math.floor(random() * Math.min(maxDelayMs, baseDelayMs * 2 ** (attempt - 1)));
+        const delayMs = Math.floor(random() * capOf(error, attempt));
         options.onRetry?.({ ...target, attempt, delayMs, error });
         await sleep(delayMs);
       }

@@ -12,6 +12,7 @@ import { rebuildCatalog } from '../../engine/rebuild.ts';
 import { runRestore } from '../../engine/restore/restore.ts';
 import { verifyBackup } from '../../engine/verify/verify.ts';
 import { ValidationError } from '../../errors/index.ts';
+import type { DatabaseArtifact } from '../../format/manifest.ts';
 import { exitCodes } from '../errors.ts';
 import { formatDuration } from '../output.ts';
 import { openSession, type GlobalOptions, type Session } from '../session.ts';
@@ -38,6 +39,12 @@ function rate(bytes: number, ms: number): string {
   return ms > 0 ? `${humanBytes((bytes * 1000) / ms)}/s` : '-';
 }
 
+function databaseLine(db: DatabaseArtifact): string {
+  if (db.snapshotId !== undefined)
+    return `snapshot ${db.snapshotId} (${humanBytes(db.size)} allocated, PostgreSQL ${db.engineVersion ?? '?'})`;
+  return `${humanBytes(db.size)} stored (${humanBytes(db.artifact?.uncompressedSize ?? 0)} dumped, zstd)`;
+}
+
 export function backupCommand(
   options: GlobalOptions,
   request: BackupRequest,
@@ -53,7 +60,7 @@ export function backupCommand(
       result,
       [
         `backup ${header.backupId}: ${result.adopted ? 'already completed (adopted)' : 'Succeeded'}`,
-        `  database         ${header.database.instanceId}: ${humanBytes(header.database.size)} stored (${humanBytes(header.database.artifact?.uncompressedSize ?? 0)} dumped, zstd)`,
+        `  database         ${header.database.instanceId}: ${databaseLine(header.database)}`,
         `  document library ${dl.sourceBucket}: ${dl.objectCount} objects, ${humanBytes(dl.totalSize)}; excluded ${dl.excludedCount} (${humanBytes(dl.excludedSize)})`,
         `  manifest         ${result.manifestPath}`,
         result.adopted
@@ -118,7 +125,7 @@ export function restoreCommand(
       result,
       [
         `restore ${result.restoreId} of ${result.backupId}: Succeeded`,
-        `  database         ${result.database.instanceId}/${result.database.databaseName}`,
+        `  database         ${result.database.instanceId}/${result.database.databaseName}${result.database.endpoint === undefined ? '' : ` (new instance at ${result.database.endpoint.host}:${result.database.endpoint.port})`}`,
         `  document library ${result.documentLibrary.bucket}/${result.documentLibrary.prefix}: ${result.documentLibrary.objectCount} objects, ${humanBytes(result.documentLibrary.totalSize)}, every SHA-256 checked`,
         `  took ${formatDuration(result.durationMs / 1000)}`,
       ].join('\n'),

@@ -3,7 +3,6 @@
 // so a backup without one is incomplete and never listed as restorable. A request that already
 // has a valid manifest is adopted, not repeated.
 import type { BackupRequest } from '../../../api/v1alpha1/backupRequest.ts';
-import { dumpToStore, probeDatabase } from '../../components/postgres/postgres.ts';
 import { backupDocuments, listAll } from '../../components/documentLibrary/copy.ts';
 import { keyMatcher } from '../../components/documentLibrary/patterns.ts';
 import { NotFoundError } from '../../errors/index.ts';
@@ -13,6 +12,7 @@ import type { ObjectStore } from '../../providers/types.ts';
 import { nowOf, type EngineContext } from '../context.ts';
 import { manifestPath, manifestSummary, readManifest } from '../manifests.ts';
 import { ProgressTracker } from '../progress.ts';
+import { backupDatabase, removeCreatedDatabaseArtifacts, type CreatedDatabaseArtifacts } from './database.ts';
 import { planBackup, type BackupPlan } from './plan.ts';
 
 export interface BackupResult {
@@ -48,7 +48,7 @@ export async function runBackup(ctx: EngineContext, request: BackupRequest): Pro
     environment: plan.environment,
     ...plan.request,
     provider: plan.provider,
-    dbType: 'dump',
+    dbType: plan.database.type,
     dbInstanceId: plan.database.instanceId,
     dlSourceBucket: plan.source.bucket,
     dlDestinationBucket: plan.destination.bucket,
@@ -56,11 +56,12 @@ export async function runBackup(ctx: EngineContext, request: BackupRequest): Pro
     dlManifestPath: path,
     startTime: plan.startedAt,
   });
+  const created: CreatedDatabaseArtifacts = {};
   try {
-    const header = await execute(ctx, plan, source, destination);
+    const header = await execute(ctx, plan, { source, destination }, created);
     const durationMs = Date.now() - plan.startedAt.getTime();
     await ctx.catalog.recordBackupSucceeded(plan.backupId, {
-      dbSnapshotId: header.database.artifact?.key,
+      dbSnapshotId: header.database.snapshotId ?? header.database.artifact?.key,
       dbSnapshotSizeBytes: header.database.size,
       dlObjectCount: header.documentLibrary.objectCount,
       dlTotalSizeBytes: header.documentLibrary.totalSize,
@@ -69,6 +70,7 @@ export async function runBackup(ctx: EngineContext, request: BackupRequest): Pro
     return { header, manifestPath: path, adopted: false, durationMs };
   } catch (err) {
     await removePartial(ctx, plan, destination);
+    await removeCreatedDatabaseArtifacts(ctx, plan, created);
     const reason = err instanceof Error ? err.message : String(err);
     await ctx.catalog.recordBackupFailed(plan.backupId, reason).catch((e: unknown) => {
       ctx.log.warn(`could not record the failure of ${plan.backupId} in the catalog`, { error: String(e) });
@@ -88,30 +90,14 @@ async function requireBucket(store: ObjectStore, bucket: string, field: string):
 async function execute(
   ctx: EngineContext,
   plan: BackupPlan,
-  source: ObjectStore,
-  destination: ObjectStore,
+  stores: { source: ObjectStore; destination: ObjectStore },
+  created: CreatedDatabaseArtifacts,
 ): Promise<ManifestHeader> {
+  const { source, destination } = stores;
   await requireBucket(source, plan.source.bucket, 'spec.documentLibrary.sourceBucket');
   await requireBucket(destination, plan.destination.bucket, 'spec.documentLibrary.destinationBucket');
-  const { serverVersion } = await probeDatabase(plan.database.conn);
   ctx.signal?.throwIfAborted();
-
-  ctx.log.info(`backing up database instance ${plan.database.instanceId}`, { backupId: plan.backupId });
-  const dbStarted = nowOf(ctx);
-  const dbProgress = new ProgressTracker('database', ctx.onProgress);
-  const dump = await dumpToStore({
-    conn: plan.database.conn,
-    pgBin: ctx.config.engine.pgBin ?? process.env.LC2_PG_BIN,
-    signal: ctx.signal,
-    store: destination,
-    bucket: plan.destination.bucket,
-    key: plan.layout.databaseDumpKey,
-    onProgress: (bytes) => {
-      dbProgress.setBytes(bytes);
-    },
-  });
-  dbProgress.finish();
-  const dbCompleted = nowOf(ctx);
+  const database = await backupDatabase(ctx, plan, destination, created);
   ctx.signal?.throwIfAborted();
 
   ctx.log.info(`copying the document library ${plan.source.bucket}`, {
@@ -150,24 +136,7 @@ async function execute(
     timestamp: plan.startedAt.toISOString(),
     completedAt: nowOf(ctx).toISOString(),
     ...(ctx.initiator === undefined ? {} : { initiator: ctx.initiator }),
-    database: {
-      type: 'pg-dump',
-      instanceId: plan.database.instanceId,
-      databaseName: plan.database.conn.database,
-      engine: 'postgres',
-      engineVersion: serverVersion,
-      size: dump.size,
-      checksum: `sha256:${dump.sha256}`,
-      artifact: {
-        bucket: plan.destination.bucket,
-        key: plan.layout.databaseDumpKey,
-        format: 'custom',
-        compression: 'zstd',
-        uncompressedSize: dump.uncompressedSize,
-      },
-      startedAt: dbStarted.toISOString(),
-      completedAt: dbCompleted.toISOString(),
-    },
+    database,
     documentLibrary: {
       sourceBucket: plan.source.bucket,
       sourceStore: source.name,

@@ -2,7 +2,7 @@
 // request is refused before any byte is read.
 import type { BackupRequest } from '../../../api/v1alpha1/backupRequest.ts';
 import type { Provider } from '../../../api/v1alpha1/common.ts';
-import type { Config } from '../../config/config.ts';
+import type { Config, DatabaseConfig } from '../../config/config.ts';
 import { resolveSecret } from '../../config/config.ts';
 import {
   allowedBucket,
@@ -23,7 +23,7 @@ export interface BackupPlan {
   environment: string;
   provider: Provider;
   layout: BackupLayout;
-  database: { instanceId: string; conn: PgConnection; retention: string };
+  database: { instanceId: string; type: 'snapshot' | 'dump'; conn: PgTarget; retention: string };
   source: ResolvedBucket;
   destination: ResolvedBucket;
   excludedPatterns: string[];
@@ -31,7 +31,11 @@ export interface BackupPlan {
   request: { crName?: string; crNamespace?: string };
 }
 
+/** A connection whose host the provider may still have to look up (aws without `host`). */
+export type PgTarget = Omit<PgConnection, 'host'> & { host?: string | undefined };
+
 const snapshotProviders = ['aws', 'gcp', 'azure'];
+const availableProviders: readonly Provider[] = ['local', 'aws'];
 
 export function checkProvider(provider: Provider, dbType: 'snapshot' | 'dump'): void {
   if (provider === 'local' && dbType === 'snapshot') {
@@ -39,11 +43,39 @@ export function checkProvider(provider: Provider, dbType: 'snapshot' | 'dump'): 
       `spec.database.type: "snapshot" is not supported by the local provider (supported by ${snapshotProviders.join(', ')}); use type: dump`,
     );
   }
-  if (provider !== 'local') {
+  if (!availableProviders.includes(provider)) {
     throw new ValidationError(
-      `spec.provider: "${provider}" is not available in this version yet (available: local); set provider: local or configure the project's provider as local`,
+      `spec.provider: "${provider}" is not available in this version yet (available: ${availableProviders.join(', ')}); set provider to one of them or configure the project's provider`,
     );
   }
+}
+
+/** Provider settings a project needs before anything runs on that provider. */
+export function checkProjectProvider(config: Config, projectId: string, provider: Provider): void {
+  if (provider === 'aws' && projectOf(config, projectId).aws === undefined) {
+    throw new ValidationError(
+      `projects.${projectId}.aws: is required for provider aws (the request's or the project's default); add at least { region: us-east-1 } to the configuration, or set provider: local`,
+    );
+  }
+}
+
+/** The database connection for a dump: the configured host, else (aws) looked up later. */
+export function pgTarget(
+  projectId: string,
+  provider: Provider,
+  instanceId: string,
+  db: DatabaseConfig,
+): PgTarget {
+  if (db.host === undefined && provider !== 'aws') {
+    throw new ValidationError(
+      `projects.${projectId}.databases.${instanceId}.host: is required for provider ${provider} (only aws looks the endpoint up); add the host`,
+    );
+  }
+  const password =
+    db.password === undefined
+      ? undefined
+      : resolveSecret(db.password, `projects.${projectId}.databases.${instanceId}.password`);
+  return { instanceId, host: db.host, port: db.port, database: db.database, user: db.user, password };
 }
 
 export function planBackup(config: Config, request: BackupRequest, now: Date): BackupPlan {
@@ -51,6 +83,7 @@ export function planBackup(config: Config, request: BackupRequest, now: Date): B
   const project = projectOf(config, spec.projectId);
   const provider = providerFor(project, spec.provider);
   checkProvider(provider, spec.database.type);
+  checkProjectProvider(config, spec.projectId, provider);
   const db = allowedDatabase(spec.projectId, project, spec.database.instanceId, 'spec.database.instanceId');
   const source = allowedBucket(
     config,
@@ -70,13 +103,6 @@ export function planBackup(config: Config, request: BackupRequest, now: Date): B
     );
   }
   const { backupId, timestamp } = backupIdentity(spec.projectId, spec.environment, request.metadata, now);
-  const password =
-    db.password === undefined
-      ? undefined
-      : resolveSecret(
-          db.password,
-          `projects.${spec.projectId}.databases.${spec.database.instanceId}.password`,
-        );
   return {
     backupId,
     timestamp,
@@ -87,15 +113,15 @@ export function planBackup(config: Config, request: BackupRequest, now: Date): B
     layout: backupLayout(spec.projectId, spec.environment, timestamp, spec.documentLibrary.destinationPrefix),
     database: {
       instanceId: spec.database.instanceId,
+      type: spec.database.type,
       retention: spec.database.retention,
-      conn: {
-        instanceId: spec.database.instanceId,
-        host: db.host,
-        port: db.port,
-        database: db.database,
-        user: db.user,
-        password,
-      },
+      // a snapshot needs no password: do not require its secret
+      conn: pgTarget(
+        spec.projectId,
+        provider,
+        spec.database.instanceId,
+        spec.database.type === 'snapshot' ? { ...db, password: undefined } : db,
+      ),
     },
     source,
     destination,

@@ -4,32 +4,110 @@
 import type { RestoreRequest } from '../../../api/v1alpha1/restoreRequest.ts';
 import { clientFor, restoreFromStore, type PgConnection } from '../../components/postgres/postgres.ts';
 import { copyObject, forEachLimit, listAll } from '../../components/documentLibrary/copy.ts';
-import { resolveSecret } from '../../config/config.ts';
+import type { Provider } from '../../../api/v1alpha1/common.ts';
+import type { ProjectConfig } from '../../config/config.ts';
 import { allowedBucket, allowedDatabase, projectOf, providerFor } from '../../config/policy.ts';
 import { IntegrityError, PolicyError, ValidationError } from '../../errors/index.ts';
 import { readEntries } from '../../format/entries.ts';
 import { documentKey, restoreId as restoreIdFor } from '../../format/layout.ts';
 import type { ManifestHeader } from '../../format/manifest.ts';
-import type { ObjectStore } from '../../providers/types.ts';
+import { ownershipTags, type ObjectStore } from '../../providers/types.ts';
 import { nowOf, type EngineContext } from '../context.ts';
 import { locateBackup, type LocatedBackup } from '../manifests.ts';
 import { ProgressTracker } from '../progress.ts';
-import { checkProvider } from '../backup/plan.ts';
+import { checkProjectProvider, checkProvider, pgTarget, type PgTarget } from '../backup/plan.ts';
+import { connectionFor, snapshotsFor } from '../databases.ts';
 import pg from 'pg';
 
 export interface RestoreResult {
   restoreId: string;
   backupId: string;
-  database: { instanceId: string; databaseName: string };
+  /** `endpoint`: where the NEW instance of a snapshot restore listens. */
+  database: { instanceId: string; databaseName: string; endpoint?: { host: string; port: number } };
   documentLibrary: { bucket: string; prefix: string; objectCount: number; totalSize: number };
   durationMs: number;
 }
 
+/** Where the database comes back: a new database on an instance (dump) or a new instance (snapshot). */
+type DatabaseTarget =
+  | { kind: 'dump'; instanceId: string; databaseName: string; conn: PgTarget }
+  | { kind: 'snapshot'; instanceId: string; databaseName: string; snapshotId: string };
+
 interface Target {
-  conn: PgConnection;
+  database: DatabaseTarget;
   store: ObjectStore;
   bucket: string;
   prefix: string;
+}
+
+// RDS DBInstanceIdentifier: 1-63 letters, digits, hyphens; a letter first; no "--", no trailing "-"
+const rdsInstanceId = /^[a-z](?!.*--)[a-z0-9-]{0,62}(?<!-)$/;
+
+function snapshotTarget(
+  request: RestoreRequest,
+  header: ManifestHeader,
+  project: ProjectConfig,
+): DatabaseTarget {
+  const { spec } = request;
+  const field = 'spec.target.database';
+  const { instanceId } = spec.target.database;
+  if (header.database.type !== 'rds-snapshot' || header.database.snapshotId === undefined) {
+    throw new ValidationError(
+      `spec.source: backup "${header.backupId}" holds a ${header.database.type} this version cannot restore; restore it on its own provider`,
+    );
+  }
+  if (!rdsInstanceId.test(instanceId)) {
+    throw new ValidationError(
+      `${field}.instanceId: "${instanceId}" is not a valid RDS instance id (1-63 of a-z, 0-9, "-", a letter first, no "--", no trailing "-")`,
+    );
+  }
+  // a snapshot restore creates an instance: tenancy is by name, and never over a live instance
+  if (!instanceId.startsWith(`${spec.projectId}-`)) {
+    throw new PolicyError(
+      `${field}.instanceId: "${instanceId}" must start with "${spec.projectId}-": a restore creates instances only in its project's name space`,
+    );
+  }
+  if (instanceId in project.databases) {
+    throw new ValidationError(
+      `${field}.instanceId: "${instanceId}" is a configured (live) instance of project "${spec.projectId}"; a snapshot restore creates a NEW instance: choose a new id, e.g. "${spec.projectId}-clone"`,
+    );
+  }
+  if (spec.target.database.databaseName !== undefined) {
+    throw new ValidationError(
+      `${field}.databaseName: a snapshot restore brings back the whole instance (its database is "${header.database.databaseName ?? '?'}"); omit databaseName`,
+    );
+  }
+  return {
+    kind: 'snapshot',
+    instanceId,
+    databaseName: header.database.databaseName ?? '',
+    snapshotId: header.database.snapshotId,
+  };
+}
+
+function dumpTarget(
+  request: RestoreRequest,
+  project: ProjectConfig,
+  provider: Provider,
+  timestamp: string,
+): DatabaseTarget {
+  const { spec } = request;
+  const db = allowedDatabase(
+    spec.projectId,
+    project,
+    spec.target.database.instanceId,
+    'spec.target.database.instanceId',
+  );
+  const databaseName =
+    spec.target.database.databaseName ??
+    `${spec.projectId}_${spec.environment}_${timestamp}`.replace(/-/g, '_');
+  const conn = pgTarget(spec.projectId, provider, spec.target.database.instanceId, db);
+  return {
+    kind: 'dump',
+    instanceId: spec.target.database.instanceId,
+    databaseName,
+    conn: { ...conn, database: databaseName },
+  };
 }
 
 async function backupIdOf(ctx: EngineContext, request: RestoreRequest): Promise<string> {
@@ -63,18 +141,19 @@ function planTarget(
     );
   }
   const project = projectOf(ctx.config, spec.projectId);
-  checkProvider(providerFor(project, undefined), 'dump');
+  const provider = providerFor(project, undefined);
+  const dbType = header.database.type === 'pg-dump' ? 'dump' : 'snapshot';
+  checkProvider(provider, dbType);
+  checkProjectProvider(ctx.config, spec.projectId, provider);
   if (header.projectId !== spec.projectId) {
     throw new PolicyError(
       `spec.source: backup "${header.backupId}" belongs to project "${header.projectId}", not "${spec.projectId}"`,
     );
   }
-  const db = allowedDatabase(
-    spec.projectId,
-    project,
-    spec.target.database.instanceId,
-    'spec.target.database.instanceId',
-  );
+  const database =
+    dbType === 'dump'
+      ? dumpTarget(request, project, provider, timestamp)
+      : snapshotTarget(request, header, project);
   const bucket = allowedBucket(
     ctx.config,
     spec.projectId,
@@ -86,25 +165,8 @@ function planTarget(
       `spec.target.documentLibrary.bucket: "${bucket.bucket}" is the application's live bucket; restore into a new bucket (in-place restore comes later)`,
     );
   }
-  const databaseName =
-    spec.target.database.databaseName ??
-    `${spec.projectId}_${spec.environment}_${timestamp}`.replace(/-/g, '_');
-  const password =
-    db.password === undefined
-      ? undefined
-      : resolveSecret(
-          db.password,
-          `projects.${spec.projectId}.databases.${spec.target.database.instanceId}.password`,
-        );
   return {
-    conn: {
-      instanceId: spec.target.database.instanceId,
-      host: db.host,
-      port: db.port,
-      user: db.user,
-      password,
-      database: databaseName,
-    },
+    database,
     storeName: bucket.storeName,
     bucket: bucket.bucket,
     prefix: spec.target.documentLibrary.prefix ?? '',
@@ -158,7 +220,13 @@ async function restoreDocuments(
   return result;
 }
 
-async function undo(ctx: EngineContext, target: Target, createdDatabase: boolean): Promise<void> {
+/** What a restore created, so a failed one removes exactly that. */
+interface Created {
+  database?: PgConnection | undefined;
+  instance?: { projectId: string; instanceId: string } | undefined;
+}
+
+async function undo(ctx: EngineContext, target: Target, created: Created): Promise<void> {
   try {
     for await (const object of listAll({
       store: target.store,
@@ -167,20 +235,80 @@ async function undo(ctx: EngineContext, target: Target, createdDatabase: boolean
     })) {
       await target.store.delete(target.bucket, object.key);
     }
-    if (createdDatabase) {
-      const admin = clientFor(target.conn, 'postgres');
+    if (created.database !== undefined) {
+      const admin = clientFor(created.database, 'postgres');
       await admin.connect();
       try {
         await admin.query(
-          `DROP DATABASE IF EXISTS ${pg.escapeIdentifier(target.conn.database)} WITH (FORCE)`,
+          `DROP DATABASE IF EXISTS ${pg.escapeIdentifier(created.database.database)} WITH (FORCE)`,
         );
       } finally {
         await admin.end();
       }
     }
+    if (created.instance !== undefined) {
+      await snapshotsFor(ctx, created.instance.projectId).deleteRestoredInstance(created.instance.instanceId);
+    }
   } catch (err) {
     ctx.log.warn(`could not remove everything the failed restore created: ${String(err)}`);
   }
+}
+
+async function restoreDump(
+  ctx: EngineContext,
+  located: LocatedBackup,
+  target: Extract<DatabaseTarget, { kind: 'dump' }>,
+  created: Created,
+): Promise<void> {
+  const artifact = located.header.database.artifact;
+  if (!artifact)
+    throw new ValidationError(`backup "${located.header.backupId}" has no database dump to restore`);
+  const conn = await connectionFor(ctx, located.header.projectId, target.conn);
+  created.database = conn;
+  await restoreFromStore({
+    conn,
+    pgBin: ctx.config.engine.pgBin ?? process.env.LC2_PG_BIN,
+    store: located.store,
+    bucket: artifact.bucket,
+    key: artifact.key,
+    scratchDir: ctx.config.engine.scratchDir,
+    jobs: ctx.config.engine.restoreJobs,
+  });
+}
+
+async function restoreSnapshot(
+  ctx: EngineContext,
+  located: LocatedBackup,
+  target: Extract<DatabaseTarget, { kind: 'snapshot' }>,
+  ids: { restoreId: string; created: Created },
+): Promise<{ host: string; port: number } | undefined> {
+  const { header } = located;
+  const snapshots = snapshotsFor(ctx, header.projectId);
+  const { instance, adopted } = await snapshots.restoreInstance({
+    snapshotId: target.snapshotId,
+    instanceId: target.instanceId,
+    tags: {
+      [ownershipTags.project]: header.projectId,
+      [ownershipTags.environment]: header.environment,
+      [ownershipTags.backupId]: header.backupId,
+      [ownershipTags.restoreId]: ids.restoreId,
+      [ownershipTags.managedBy]: 'lc2-backup',
+    },
+  });
+  if (!adopted) ids.created.instance = { projectId: header.projectId, instanceId: target.instanceId };
+  ctx.log.info(
+    `${adopted ? 'adopted the instance already restored' : 'restoring snapshot'} ${target.snapshotId} into the new instance ${target.instanceId} (${snapshots.name}); waiting until it is available`,
+    { restoreId: ids.restoreId },
+  );
+  const progress = new ProgressTracker('database', ctx.onProgress);
+  const ready = await snapshots.waitForInstance(instance.instanceId, {
+    signal: ctx.signal,
+    onProgress: (percent) => {
+      progress.setBytes(Math.round((header.database.size * percent) / 100));
+    },
+  });
+  progress.finish();
+  return ready.endpoint;
 }
 
 export async function runRestore(ctx: EngineContext, request: RestoreRequest): Promise<RestoreResult> {
@@ -190,6 +318,7 @@ export async function runRestore(ctx: EngineContext, request: RestoreRequest): P
   const restoreId = restoreIdFor(backupId, started);
   const planned = planTarget(ctx, request, located.header, restoreId.slice(-15).replace('-', ''));
   const target: Target = { ...planned, store: ctx.stores.get(planned.storeName) };
+  const db = target.database;
   await requireEmptyTarget(target);
   await ctx.catalog.recordRestoreStarted({
     restoreId,
@@ -199,29 +328,18 @@ export async function runRestore(ctx: EngineContext, request: RestoreRequest): P
     ...(request.metadata.name !== undefined && request.metadata.namespace !== undefined
       ? { crName: request.metadata.name, crNamespace: request.metadata.namespace }
       : {}),
-    targetDbInstanceId: target.conn.instanceId,
-    targetDatabase: target.conn.database,
+    targetDbInstanceId: db.instanceId,
+    targetDatabase: db.databaseName,
     targetBucket: target.bucket,
     targetPrefix: target.prefix,
     startTime: started,
   });
-  let createdDatabase = false;
+  const created: Created = {};
   try {
-    const artifact = located.header.database.artifact;
-    if (!artifact) throw new ValidationError(`backup "${backupId}" has no database dump to restore`);
-    ctx.log.info(`restoring the database into ${target.conn.instanceId}/${target.conn.database}`, {
-      restoreId,
-    });
-    createdDatabase = true;
-    await restoreFromStore({
-      conn: target.conn,
-      pgBin: ctx.config.engine.pgBin ?? process.env.LC2_PG_BIN,
-      store: located.store,
-      bucket: artifact.bucket,
-      key: artifact.key,
-      scratchDir: ctx.config.engine.scratchDir,
-      jobs: ctx.config.engine.restoreJobs,
-    });
+    ctx.log.info(`restoring the database into ${db.instanceId}/${db.databaseName}`, { restoreId });
+    let endpoint: { host: string; port: number } | undefined;
+    if (db.kind === 'dump') await restoreDump(ctx, located, db, created);
+    else endpoint = await restoreSnapshot(ctx, located, db, { restoreId, created });
     ctx.log.info(
       `restoring ${located.header.documentLibrary.objectCount} documents into ${target.bucket}/${target.prefix}`,
       { restoreId },
@@ -234,13 +352,17 @@ export async function runRestore(ctx: EngineContext, request: RestoreRequest): P
     return {
       restoreId,
       backupId,
-      database: { instanceId: target.conn.instanceId, databaseName: target.conn.database },
+      database: {
+        instanceId: db.instanceId,
+        databaseName: db.databaseName,
+        ...(endpoint === undefined ? {} : { endpoint }),
+      },
       documentLibrary: { bucket: target.bucket, prefix: target.prefix, ...docs },
       durationMs: nowOf(ctx).getTime() - started.getTime(),
     };
   } catch (err) {
     if (!(err instanceof ValidationError && /already exists/.test(err.message)))
-      await undo(ctx, target, createdDatabase);
+      await undo(ctx, target, created);
     await ctx.catalog
       .recordRestoreFailed(restoreId, err instanceof Error ? err.message : String(err))
       .catch(() => undefined);

@@ -5,6 +5,7 @@ import { forEachLimit, sha256Of } from '../../components/documentLibrary/copy.ts
 import { readEntries } from '../../format/entries.ts';
 import type { DocumentEntry } from '../../format/manifest.ts';
 import type { EngineContext } from '../context.ts';
+import { snapshotsFor } from '../databases.ts';
 import { locateBackup, type LocatedBackup } from '../manifests.ts';
 import { ProgressTracker } from '../progress.ts';
 
@@ -50,6 +51,29 @@ async function checkDatabase(
   return info.size;
 }
 
+/** A snapshot backup's database lives in the provider: it must still be there and available. */
+async function checkSnapshot(
+  ctx: EngineContext,
+  located: LocatedBackup,
+  problems: VerifyProblem[],
+): Promise<void> {
+  const { snapshotId } = located.header.database;
+  if (snapshotId === undefined) return;
+  const snapshots = snapshotsFor(ctx, located.header.projectId);
+  const object = `${snapshots.name}/${snapshotId}`;
+  const snapshot = await snapshots.getSnapshot(snapshotId);
+  if (snapshot === undefined) {
+    problems.push({ object, problem: 'database snapshot is missing (deleted outside lc2-backup?)' });
+  } else if (snapshot.status !== 'available') {
+    problems.push({ object, problem: `database snapshot is "${snapshot.status}", not available` });
+  } else if (snapshot.instanceId !== located.header.database.instanceId) {
+    problems.push({
+      object,
+      problem: `database snapshot is of instance "${snapshot.instanceId}", the manifest says "${located.header.database.instanceId}"`,
+    });
+  }
+}
+
 async function checkEntry(
   located: LocatedBackup,
   entry: DocumentEntry,
@@ -76,6 +100,7 @@ export async function verifyBackup(
   const { header } = located;
   const problems: VerifyProblem[] = [];
   let bytesChecked = await checkDatabase(located, deep, problems);
+  await checkSnapshot(ctx, located, problems);
   let objectsChecked = 0;
   const progress = new ProgressTracker(deep ? 'verify (deep)' : 'verify', ctx.onProgress);
   progress.setTotals(header.documentLibrary.objectCount, header.documentLibrary.totalSize);

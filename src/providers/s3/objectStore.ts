@@ -29,7 +29,13 @@ import {
 import { Upload } from '@aws-sdk/lib-storage';
 import { createHash, type Hash } from 'node:crypto';
 import { Readable } from 'node:stream';
-import { isRetryable, NotFoundError, RetryableError, ValidationError } from '../../errors/index.ts';
+import {
+  isRetryable,
+  NotFoundError,
+  RetryableError,
+  ThrottledError,
+  ValidationError,
+} from '../../errors/index.ts';
 import type { CopyOptions, ListPage, ObjectInfo, ObjectStore, PutOptions } from '../types.ts';
 
 const MiB = 1024 * 1024;
@@ -59,6 +65,15 @@ export interface S3ObjectStoreOptions {
   /** Attempts per request inside the SDK (SDK default 3); withRetry adds retries on top. */
   maxAttempts?: number | undefined;
   /**
+   * The SDK's retry mode: `adaptive` also rate-limits the client when S3 throttles (SlowDown),
+   * so many copies in flight back off together instead of retrying into the throttle.
+   */
+  retryMode?: 'standard' | 'adaptive' | undefined;
+  /** Fail a connection attempt after this long (default: the SDK's, none). */
+  connectionTimeoutMs?: number | undefined;
+  /** Fail a request whose socket stays idle this long (a hung connection), as retryable. */
+  requestTimeoutMs?: number | undefined;
+  /**
    * Send and request SHA-256 checksums (default true). Turn off for S3-compatible servers that
    * reject the `x-amz-checksum-*` headers; every `sha256` from `put` is still the real one.
    */
@@ -73,12 +88,15 @@ type ErrorLike = Error & {
 };
 
 const notFoundNames = new Set(['NoSuchKey', 'NotFound', 'NoSuchBucket', 'NoSuchUpload']);
-const retryableNames = new Set([
+const throttleNames = new Set([
   'SlowDown',
   'Throttling',
   'ThrottlingException',
   'TooManyRequestsException',
   'RequestThrottled',
+]);
+const retryableNames = new Set([
+  ...throttleNames,
   'RequestTimeout',
   'RequestTimeoutException',
   'TimeoutError',
@@ -100,6 +118,24 @@ function isTransient(e: ErrorLike, code: string, status: number | undefined): bo
   return e.$retryable !== undefined || retryableCodes.has(e.code ?? '') || isRetryable(e);
 }
 
+/** ThrottledError for SlowDown/429/503 (back off longer), RetryableError for other transients. */
+function transientError(
+  e: ErrorLike,
+  code: string,
+  status: number | undefined,
+  what: string,
+): RetryableError | undefined {
+  if (throttleNames.has(code) || status === 429 || status === 503) {
+    return new ThrottledError(`${what} was throttled: ${code}: ${e.message}; retry more slowly`, {
+      cause: e,
+    });
+  }
+  if (isTransient(e, code, status)) {
+    return new RetryableError(`${what} failed transiently: ${code}: ${e.message}; retry later`, { cause: e });
+  }
+  return undefined;
+}
+
 /** Translates an SDK or network error into the contract's classes, naming the object. */
 function mapError(err: unknown, action: string, where: string): Error {
   if (err instanceof NotFoundError || err instanceof RetryableError || err instanceof ValidationError)
@@ -113,11 +149,8 @@ function mapError(err: unknown, action: string, where: string): Error {
       cause: err,
     });
   }
-  if (isTransient(e, code, status)) {
-    return new RetryableError(`${action} ${where} failed transiently: ${code}: ${e.message}; retry later`, {
-      cause: err,
-    });
-  }
+  const transient = transientError(e, code, status, `${action} ${where}`);
+  if (transient !== undefined) return transient;
   // not from the service: the body stream or the client failed, the message says how
   if (e.$metadata === undefined) return new Error(`${action} ${where} failed: ${e.message}`, { cause: err });
   const denied = status === 403 || code === 'AccessDenied';
@@ -135,6 +168,17 @@ function endpointHost(endpoint: string): string {
     );
   }
   return url.host;
+}
+
+/** The HTTP handler: a keep-alive pool sized to the copy concurrency, and socket timeouts. */
+function requestHandlerOptions(options: S3ObjectStoreOptions): Record<string, unknown> {
+  const agent =
+    options.maxSockets === undefined ? undefined : { keepAlive: true, maxSockets: options.maxSockets };
+  return {
+    ...(agent === undefined ? {} : { httpAgent: agent, httpsAgent: agent }),
+    ...(options.connectionTimeoutMs === undefined ? {} : { connectionTimeout: options.connectionTimeoutMs }),
+    ...(options.requestTimeoutMs === undefined ? {} : { requestTimeout: options.requestTimeoutMs }),
+  };
 }
 
 const unquote = (etag: string | undefined): string => (etag ?? '').replace(/^"|"$/g, '');
@@ -249,14 +293,13 @@ export class S3ObjectStore implements ObjectStore {
       options.endpoint === undefined
         ? `s3://s3.${options.region}.amazonaws.com`
         : `s3://${endpointHost(options.endpoint)}`;
-    const agent =
-      options.maxSockets === undefined ? undefined : { keepAlive: true, maxSockets: options.maxSockets };
     this.client = new S3Client({
       region: options.region,
       ...(options.endpoint === undefined ? {} : { endpoint: options.endpoint }),
       ...(options.credentials === undefined ? {} : { credentials: options.credentials }),
       ...(options.maxAttempts === undefined ? {} : { maxAttempts: options.maxAttempts }),
-      ...(agent === undefined ? {} : { requestHandler: { httpAgent: agent, httpsAgent: agent } }),
+      ...(options.retryMode === undefined ? {} : { retryMode: options.retryMode }),
+      requestHandler: requestHandlerOptions(options),
       forcePathStyle: options.forcePathStyle ?? false,
       // S3-compatible servers differ in the default (CRC) checksums newer SDKs send; this store
       // asks for the checksums it wants explicitly
