@@ -15,9 +15,9 @@ describe('lc2-backup CLI', () => {
     expect(stderr.mock.calls.map((c) => String(c[0])).join('')).toMatch(/unknown command 'bakup'/);
   });
 
-  it('says the controller is not implemented yet and exits non-zero instead of faking success', async () => {
+  it('says the worker is not implemented yet and exits non-zero instead of faking success', async () => {
     const stderr = vi.spyOn(process.stderr, 'write').mockReturnValue(true);
-    expect(await main(['controller'])).toBe(1);
+    expect(await main(['worker'])).toBe(1);
     expect(String(stderr.mock.calls[0]?.[0])).toContain('not implemented yet');
   });
 

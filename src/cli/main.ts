@@ -13,6 +13,7 @@ import {
   restoreCommand,
   verifyCommand,
 } from './commands/data.ts';
+import { controllerCommand } from './commands/controller.ts';
 import { demoCommand } from './commands/demo.ts';
 import { toolVersion, type GlobalOptions } from './session.ts';
 
@@ -123,17 +124,23 @@ export function buildProgram(
     )
     .action(async () => run((signal) => demoCommand(globals(), signal)));
 
-  for (const name of ['controller', 'worker']) {
-    program
-      .command(name)
-      .description(
-        `${name === 'controller' ? 'watch BackupRequest/RestoreRequest/BackupSchedule resources' : 'run one step as a Kubernetes Job'} (not implemented yet)`,
-      )
-      .action(() => {
-        process.stderr.write(`lc2-backup ${name}: not implemented yet\n`);
-        process.exitCode = exitCodes.failure;
-      });
-  }
+  program
+    .command('controller')
+    .description(
+      'watch BackupRequests in the cluster (KUBECONFIG or in-cluster) and drive each to Succeeded or Failed',
+    )
+    .option('--concurrency <n>', 'backups in flight at once', '4')
+    .action(async (o: { concurrency: string }) =>
+      run((signal) => controllerCommand({ ...globals(), concurrency: o.concurrency }, signal)),
+    );
+
+  program
+    .command('worker')
+    .description('run one step as a Kubernetes Job (not implemented yet)')
+    .action(() => {
+      process.stderr.write('lc2-backup worker: not implemented yet\n');
+      process.exitCode = exitCodes.failure;
+    });
   return program;
 }
 

@@ -2,14 +2,7 @@
 // every few seconds) otherwise; results as text or, with --json, as one JSON document on stdout.
 import type { Progress } from '../../api/v1alpha1/common.ts';
 import { humanBytes } from '../engine/context.ts';
-
-function duration(seconds: number): string {
-  if (seconds < 60) return `${Math.round(seconds)}s`;
-  const m = Math.floor(seconds / 60);
-  return m < 60
-    ? `${m}m${String(Math.round(seconds % 60)).padStart(2, '0')}s`
-    : `${Math.floor(m / 60)}h${String(m % 60).padStart(2, '0')}m`;
-}
+import { humanDuration as duration } from '../engine/units.ts';
 
 export function formatProgress(p: Progress): string {
   const parts = [p.phase ?? ''];

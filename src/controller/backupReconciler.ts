@@ -1,0 +1,183 @@
+// BackupRequest: Pending → InProgress (database, then document library, then manifest, then
+// catalog) → Succeeded | Failed. A chain of early returns; terminal states are never touched
+// again. Crash safety comes from the engine: the backup id is derived from the request, so a
+// request found InProgress after a restart is run again and adopts whatever already finished.
+import { BackupRequest } from '../../api/v1alpha1/backupRequest.ts';
+import type { Condition, Progress } from '../../api/v1alpha1/common.ts';
+import { validate } from '../../api/v1alpha1/parse.ts';
+import { runBackup, type BackupResult } from '../engine/backup/backup.ts';
+import { humanBytes, type EngineContext } from '../engine/context.ts';
+import { humanDuration as formatDuration } from '../engine/units.ts';
+import { IntegrityError, NotFoundError, PolicyError, ValidationError } from '../errors/index.ts';
+import { backupIdentity } from '../format/layout.ts';
+import type { Logger } from '../observability/logger.ts';
+import { terminalStates, type Resource, type Resources } from './resources.ts';
+
+const plural = 'backuprequests';
+
+/** Why a request failed, as a condition reason. */
+export function failureReason(err: unknown): string {
+  if (err instanceof ValidationError) return 'InvalidRequest';
+  if (err instanceof PolicyError) return 'Forbidden';
+  if (err instanceof NotFoundError) return 'NotFound';
+  if (err instanceof IntegrityError) return 'IntegrityError';
+  return 'BackupFailed';
+}
+
+function ready(status: Condition['status'], reason: string, message: string, generation?: number): Condition {
+  return {
+    type: 'Ready',
+    status,
+    reason,
+    message: message.slice(0, 1000),
+    lastTransitionTime: new Date().toISOString(),
+    ...(generation === undefined ? {} : { observedGeneration: generation }),
+  };
+}
+
+function succeededStatus(result: BackupResult, started: Date, generation?: number): Record<string, unknown> {
+  const { header } = result;
+  const completed = new Date();
+  const dl = header.documentLibrary;
+  return {
+    state: 'Succeeded',
+    reason: 'BackupCompleted',
+    message: `backed up ${dl.objectCount} documents and the database${result.adopted ? ' (adopted a finished backup)' : ''}`,
+    completionTime: completed.toISOString(),
+    duration: formatDuration((completed.getTime() - started.getTime()) / 1000),
+    database: {
+      snapshotId: header.database.snapshotId ?? header.database.artifact?.key,
+      size: humanBytes(header.database.size),
+      status: 'Succeeded',
+    },
+    documentLibrary: {
+      objectCount: dl.objectCount,
+      totalSize: humanBytes(dl.totalSize),
+      status: 'Succeeded',
+      manifestPath: result.manifestPath,
+    },
+    conditions: [
+      ready('True', 'BackupCompleted', 'Database and document library backup completed', generation),
+    ],
+  };
+}
+
+export class BackupReconciler {
+  private readonly resources: Resources;
+  private readonly engine: EngineContext;
+  private readonly log: Logger;
+  private readonly progressIntervalMs: number;
+
+  constructor(resources: Resources, engine: EngineContext, options: { progressIntervalMs?: number } = {}) {
+    this.resources = resources;
+    this.engine = engine;
+    this.log = engine.log;
+    this.progressIntervalMs = options.progressIntervalMs ?? 2000;
+  }
+
+  async reconcile(key: string): Promise<undefined> {
+    const [namespace = '', name = ''] = key.split('/');
+    const resource = await this.resources.get(plural, namespace, name);
+    if (!resource || terminalStates.has(resource.status?.state ?? '')) return undefined;
+    let request: BackupRequest;
+    try {
+      request = validate(BackupRequest, { ...resource, status: undefined }, `BackupRequest ${key}`);
+    } catch (err) {
+      await this.fail(resource, err);
+      return undefined;
+    }
+    await this.run(resource, request);
+    return undefined;
+  }
+
+  private async run(resource: Resource, request: BackupRequest): Promise<void> {
+    const ref = resource.metadata;
+    const generation = ref.generation;
+    const startTime = resource.status?.startTime;
+    const started = typeof startTime === 'string' ? new Date(startTime) : new Date();
+    const { backupId } = backupIdentity(
+      request.spec.projectId,
+      request.spec.environment,
+      request.metadata,
+      started,
+    );
+    const resumed = resource.status?.state === 'InProgress';
+    await this.resources.updateStatus(plural, ref, () => ({
+      state: 'InProgress',
+      backupId,
+      reason: resumed ? 'Resumed' : 'Started',
+      message: resumed
+        ? 'the controller restarted; resuming (finished steps are adopted)'
+        : 'backing up the database, then the document library',
+      startTime: typeof startTime === 'string' ? startTime : started.toISOString(),
+      observedGeneration: generation,
+      conditions: [ready('False', 'InProgress', 'backup running', generation)],
+    }));
+    await this.resources.event(
+      resource,
+      'Normal',
+      resumed ? 'Resumed' : 'Started',
+      `backup ${backupId} ${resumed ? 'resumed' : 'started'}`,
+    );
+    this.log.info(`backup ${backupId} ${resumed ? 'resumed' : 'started'}`, {
+      namespace: ref.namespace,
+      name: ref.name,
+    });
+    try {
+      const result = await runBackup({ ...this.engine, onProgress: this.progressWriter(resource) }, request);
+      await this.resources.updateStatus(plural, ref, () => succeededStatus(result, started, generation));
+      await this.resources.event(
+        resource,
+        'Normal',
+        'Completed',
+        `backup ${backupId} succeeded: ${result.manifestPath}`,
+      );
+      this.log.info(`backup ${backupId} succeeded`, { namespace: ref.namespace, name: ref.name });
+    } catch (err) {
+      await this.fail(resource, err, started);
+    }
+  }
+
+  private async fail(resource: Resource, err: unknown, started?: Date): Promise<void> {
+    const reason = failureReason(err);
+    const message = err instanceof Error ? err.message : String(err);
+    const completed = new Date();
+    await this.resources.updateStatus(plural, resource.metadata, () => ({
+      state: 'Failed',
+      reason,
+      message: message.slice(0, 4000),
+      completionTime: completed.toISOString(),
+      ...(started ? { duration: formatDuration((completed.getTime() - started.getTime()) / 1000) } : {}),
+      observedGeneration: resource.metadata.generation,
+      conditions: [ready('False', reason, message, resource.metadata.generation)],
+    }));
+    await this.resources.event(resource, 'Warning', reason, message);
+    this.log.warn(`backup failed: ${message}`, {
+      namespace: resource.metadata.namespace,
+      name: resource.metadata.name,
+      reason,
+    });
+  }
+
+  /** Writes status.progress at most every progressIntervalMs, one write at a time. */
+  private progressWriter(resource: Resource): (p: Progress) => void {
+    let last = 0;
+    let writing = false;
+    return (progress) => {
+      const now = Date.now();
+      if (writing || now - last < this.progressIntervalMs) return;
+      last = now;
+      writing = true;
+      this.resources
+        .updateStatus(plural, resource.metadata, (current) =>
+          current.status?.state === 'InProgress' ? { progress } : undefined,
+        )
+        .catch((err: unknown) => {
+          this.log.warn(`could not write progress: ${String(err)}`);
+        })
+        .finally(() => {
+          writing = false;
+        });
+    };
+  }
+}

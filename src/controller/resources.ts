@@ -1,0 +1,125 @@
+// The controller's view of the API server: read a resource fresh, write its status without
+// ever moving a terminal state back (optimistic concurrency, conflicts retried on fresh state),
+// and record Kubernetes Events. The only file that calls the custom-objects API.
+import {
+  CoreV1Api,
+  CustomObjectsApi,
+  PatchStrategy,
+  setHeaderOptions,
+  type KubeConfig,
+} from '@kubernetes/client-node';
+import { apiVersion, group, version } from '../../api/v1alpha1/common.ts';
+
+export interface Resource {
+  apiVersion: string;
+  kind: string;
+  metadata: {
+    name: string;
+    namespace: string;
+    uid?: string;
+    resourceVersion?: string;
+    generation?: number;
+    creationTimestamp?: string;
+    labels?: Record<string, string>;
+  };
+  spec: unknown;
+  status?: Record<string, unknown> & { state?: string };
+}
+
+export const terminalStates = new Set(['Succeeded', 'Failed']);
+
+function httpCode(err: unknown): number | undefined {
+  const code = (err as { code?: unknown }).code;
+  return typeof code === 'number' ? code : undefined;
+}
+
+export class Resources {
+  private readonly custom: CustomObjectsApi;
+  private readonly core: CoreV1Api;
+
+  constructor(kc: KubeConfig) {
+    this.custom = kc.makeApiClient(CustomObjectsApi);
+    this.core = kc.makeApiClient(CoreV1Api);
+  }
+
+  async get(plural: string, namespace: string, name: string): Promise<Resource | undefined> {
+    try {
+      return (await this.custom.getNamespacedCustomObject({
+        group,
+        version,
+        namespace,
+        plural,
+        name,
+      })) as Resource;
+    } catch (err) {
+      if (httpCode(err) === 404) return undefined;
+      throw err;
+    }
+  }
+
+  /**
+   * Applies `next(current)` to the status of a resource that is not yet terminal. Returns the
+   * written resource, or undefined when it is gone, terminal, or `next` returns undefined.
+   */
+  async updateStatus(
+    plural: string,
+    ref: { namespace: string; name: string },
+    next: (current: Resource) => Record<string, unknown> | undefined,
+  ): Promise<Resource | undefined> {
+    for (let attempt = 0; attempt < 8; attempt++) {
+      const current = await this.get(plural, ref.namespace, ref.name);
+      if (!current || terminalStates.has(current.status?.state ?? '')) return undefined;
+      const status = next(current);
+      if (status === undefined) return undefined;
+      try {
+        return (await this.custom.patchNamespacedCustomObjectStatus(
+          {
+            group,
+            version,
+            plural,
+            namespace: ref.namespace,
+            name: ref.name,
+            // resourceVersion makes the merge patch conditional: a concurrent writer → 409
+            body: { metadata: { resourceVersion: current.metadata.resourceVersion }, status },
+          },
+          setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
+        )) as Resource;
+      } catch (err) {
+        if (httpCode(err) !== 409) throw err;
+      }
+    }
+    throw new Error(`status of ${plural} ${ref.namespace}/${ref.name}: too many conflicting writers`);
+  }
+
+  /** Records an Event on the resource; an Event that cannot be written is not worth failing for. */
+  async event(
+    resource: Resource,
+    type: 'Normal' | 'Warning',
+    reason: string,
+    message: string,
+  ): Promise<void> {
+    const now = new Date();
+    await this.core
+      .createNamespacedEvent({
+        namespace: resource.metadata.namespace,
+        body: {
+          metadata: { generateName: `${resource.metadata.name}.`, namespace: resource.metadata.namespace },
+          involvedObject: {
+            apiVersion,
+            kind: resource.kind,
+            name: resource.metadata.name,
+            namespace: resource.metadata.namespace,
+            uid: resource.metadata.uid,
+          },
+          type,
+          reason,
+          message: message.slice(0, 1000),
+          source: { component: 'lc2-backup-controller' },
+          firstTimestamp: now,
+          lastTimestamp: now,
+          count: 1,
+        },
+      })
+      .catch(() => undefined);
+  }
+}

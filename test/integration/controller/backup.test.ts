@@ -1,0 +1,142 @@
+// The controller on the real API server: a BackupRequest goes to Succeeded with the seed
+// example's status fields filled (local provider: PostgreSQL + MinIO), a request naming another
+// project's bucket fails Forbidden, and a request left InProgress by a crashed controller is
+// resumed by the next one.
+import { CoreV1Api, CustomObjectsApi, PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Controller } from '../../../src/controller/controller.ts';
+import { installCrds, kubeConfig, useNamespace } from '../../env/fixtures.ts';
+import { useApp } from '../engine/harness.ts';
+
+const app = useApp({ objects: 10 });
+const ns = useNamespace('ctrl');
+const kc = kubeConfig();
+const custom = kc.makeApiClient(CustomObjectsApi);
+const group = 'backup.liferay.cloud';
+const version = 'v1alpha1';
+const plural = 'backuprequests';
+let controller: Controller | undefined;
+
+type Status = Record<string, unknown> & { state?: string; reason?: string; message?: string };
+
+function request(name: string, sourceBucket = app.sourceBucket): Record<string, unknown> {
+  return {
+    apiVersion: `${group}/${version}`,
+    kind: 'BackupRequest',
+    metadata: { name, labels: { 'backup.liferay.cloud/project': 'retail' } },
+    spec: {
+      projectId: 'retail',
+      environment: 'prd',
+      provider: 'local',
+      database: { type: 'dump', instanceId: 'retail-prd-db' },
+      documentLibrary: { sourceBucket, destinationBucket: app.backupBucket, excludeGeneratedFiles: true },
+    },
+  };
+}
+
+async function create(body: Record<string, unknown>): Promise<void> {
+  await custom.createNamespacedCustomObject({ group, version, namespace: ns.name, plural, body });
+}
+
+async function statusOf(name: string): Promise<Status> {
+  const obj = (await custom.getNamespacedCustomObject({
+    group,
+    version,
+    namespace: ns.name,
+    plural,
+    name,
+  })) as { status?: Status };
+  return obj.status ?? {};
+}
+
+async function finished(name: string, timeoutMs = 60_000): Promise<Status> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const status = await statusOf(name);
+    if (status.state === 'Succeeded' || status.state === 'Failed') return status;
+    if (Date.now() > deadline)
+      throw new Error(`${name} still ${status.state ?? 'without status'} after ${timeoutMs / 1000} s`);
+    await sleep(200);
+  }
+}
+
+function startController(): Promise<void> {
+  controller = new Controller({ kubeConfig: kc, engine: app.ctx, progressIntervalMs: 100 });
+  return controller.start();
+}
+
+beforeAll(async () => {
+  await installCrds();
+});
+afterAll(async () => {
+  await controller?.stop();
+});
+
+describe('BackupRequest through the controller', () => {
+  it('resumes a request a crashed controller left InProgress, and finishes it once', async () => {
+    // written while no controller runs: as a controller killed mid-backup leaves it
+    await create(request('retail-prd-backup-20250401-090000'));
+    await custom.patchNamespacedCustomObjectStatus(
+      {
+        group,
+        version,
+        namespace: ns.name,
+        plural,
+        name: 'retail-prd-backup-20250401-090000',
+        body: { status: { state: 'InProgress', startTime: '2025-04-01T09:00:00Z' } },
+      },
+      setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
+    );
+    await startController();
+    const status = await finished('retail-prd-backup-20250401-090000');
+    expect(status).toMatchObject({
+      state: 'Succeeded',
+      startTime: '2025-04-01T09:00:00Z',
+      backupId: 'retail-prd-backup-20250401-090000',
+    });
+    const events = await kc.makeApiClient(CoreV1Api).listNamespacedEvent({
+      namespace: ns.name,
+      fieldSelector: 'involvedObject.name=retail-prd-backup-20250401-090000',
+    });
+    expect(events.items.map((e) => e.reason)).toEqual(expect.arrayContaining(['Resumed', 'Completed']));
+    expect(await app.catalog.listBackups({ projectId: 'retail' })).toHaveLength(1);
+  });
+
+  it('drives a new request to Succeeded with the seed status fields filled', async () => {
+    await create(request('retail-prd-backup-20250401-100000'));
+    const status = await finished('retail-prd-backup-20250401-100000');
+    expect(status).toMatchObject({
+      state: 'Succeeded',
+      backupId: 'retail-prd-backup-20250401-100000',
+      observedGeneration: 1,
+      database: { status: 'Succeeded', size: expect.stringMatching(/^[\d.]+ (B|KB|MB)$/) as unknown },
+      documentLibrary: {
+        status: 'Succeeded',
+        objectCount: [...app.objects.keys()].filter((k) => !k.includes('thumbnails')).length,
+        totalSize: expect.stringMatching(/^[\d.]+ (B|KB|MB)$/) as unknown,
+        manifestPath: expect.stringMatching(
+          new RegExp(`/${app.backupBucket}/retail/prd/20250401-100000/manifest\\.json$`),
+        ) as unknown,
+      },
+      conditions: [expect.objectContaining({ type: 'Ready', status: 'True', reason: 'BackupCompleted' })],
+    });
+    expect(status.startTime).toEqual(expect.any(String));
+    expect(status.completionTime).toEqual(expect.any(String));
+    expect(status.duration).toMatch(/^\d+s$/);
+    expect((await app.catalog.getBackup('retail-prd-backup-20250401-100000'))?.state).toBe('Succeeded');
+  });
+
+  it('fails a request that names another project’s bucket with reason Forbidden, before any data moves', async () => {
+    await create(request('retail-prd-backup-20250401-110000', app.otherBucket));
+    const status = await finished('retail-prd-backup-20250401-110000');
+    expect(status).toMatchObject({ state: 'Failed', reason: 'Forbidden' });
+    expect(status.message).toContain(
+      `spec.documentLibrary.sourceBucket: bucket "${app.otherBucket}" does not belong to project "retail"`,
+    );
+    expect(status.conditions).toEqual([
+      expect.objectContaining({ type: 'Ready', status: 'False', reason: 'Forbidden' }),
+    ]);
+    expect(await app.catalog.getBackup('retail-prd-backup-20250401-110000')).toBeUndefined();
+  });
+});
