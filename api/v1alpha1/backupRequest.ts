@@ -3,12 +3,11 @@
 import { z } from 'zod';
 import {
   BucketName,
-  Condition,
   DnsLabel,
   KeyPrefix,
   kindSchema,
-  Progress,
   Provider,
+  requestStatusFields,
   Retention,
   State,
 } from './common.ts';
@@ -39,15 +38,7 @@ export const BackupRequestSpec = z.strictObject({
 });
 
 export const BackupRequestStatus = z.strictObject({
-  state: State.optional(),
-  backupId: z.string().optional(),
-  reason: z.string().optional(),
-  message: z.string().optional(),
-  startTime: z.string().optional(),
-  completionTime: z.string().optional(),
-  /** Start to completion, human-readable ("2m13s"), for `kubectl get`. */
-  duration: z.string().optional(),
-  observedGeneration: z.number().int().optional(),
+  ...requestStatusFields,
   database: z
     .strictObject({
       snapshotId: z.string().optional(),
@@ -64,8 +55,6 @@ export const BackupRequestStatus = z.strictObject({
       manifestPath: z.string().optional(),
     })
     .optional(),
-  conditions: z.array(Condition).optional(),
-  progress: Progress.optional(),
 });
 
 export const BackupRequest = kindSchema('BackupRequest', BackupRequestSpec, BackupRequestStatus);

@@ -71,6 +71,21 @@ export const Progress = z.strictObject({
 });
 export type Progress = z.infer<typeof Progress>;
 
+/** The status fields every request kind shares: where it is, why, when, and how far. */
+export const requestStatusFields = {
+  state: State.optional(),
+  backupId: z.string().optional(),
+  reason: z.string().optional(),
+  message: z.string().optional(),
+  startTime: z.string().optional(),
+  completionTime: z.string().optional(),
+  /** Start to completion, human-readable ("2m13s"), for `kubectl get`. */
+  duration: z.string().optional(),
+  observedGeneration: z.number().int().optional(),
+  conditions: z.array(Condition).optional(),
+  progress: Progress.optional(),
+};
+
 /** Object metadata as the API server returns it: only the fields we read are checked. */
 export const ObjectMeta = z.looseObject({
   name: z.string().min(1).max(253).optional(),

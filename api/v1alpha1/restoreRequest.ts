@@ -1,7 +1,7 @@
 // RestoreRequest: take a recorded backup back as one unit. For now only into new targets (a
 // safe clone); in-place restore needs approval, a safety backup and a scale-down, and comes later.
 import { z } from 'zod';
-import { BucketName, Condition, DnsLabel, KeyPrefix, kindSchema, Progress, State } from './common.ts';
+import { BucketName, DnsLabel, KeyPrefix, kindSchema, requestStatusFields } from './common.ts';
 
 export const RestoreSource = z
   .strictObject({
@@ -40,18 +40,8 @@ export const RestoreRequestSpec = z.strictObject({
 });
 
 export const RestoreRequestStatus = z.strictObject({
-  state: State.optional(),
+  ...requestStatusFields,
   restoreId: z.string().optional(),
-  backupId: z.string().optional(),
-  reason: z.string().optional(),
-  message: z.string().optional(),
-  startTime: z.string().optional(),
-  completionTime: z.string().optional(),
-  /** Start to completion, human-readable ("2m13s"), for `kubectl get`. */
-  duration: z.string().optional(),
-  observedGeneration: z.number().int().optional(),
-  conditions: z.array(Condition).optional(),
-  progress: Progress.optional(),
 });
 
 export const RestoreRequest = kindSchema('RestoreRequest', RestoreRequestSpec, RestoreRequestStatus);

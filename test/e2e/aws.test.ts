@@ -11,12 +11,12 @@ import {
   RDSClient,
 } from '@aws-sdk/client-rds';
 import { CreateBucketCommand } from '@aws-sdk/client-s3';
-import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { cliIn } from '../env/runCli.ts';
 import { listAll, sha256Of } from '../../src/components/documentLibrary/copy.ts';
 import { StoreRegistry } from '../../src/engine/stores.ts';
 import { parseConfig } from '../../src/config/config.ts';
@@ -39,21 +39,7 @@ function rds(): RDSClient {
   return new RDSClient({ endpoint, region, credentials: { accessKeyId, secretAccessKey } });
 }
 
-function cli(...args: string[]): { code: number | null; stdout: string; stderr: string } {
-  const result = spawnSync(
-    process.execPath,
-    [
-      'src/cli/main.ts',
-      '--config',
-      join(work, 'lc2-backup.yaml'),
-      '--catalog',
-      `pglite://${join(work, 'catalog')}`,
-      ...args,
-    ],
-    { cwd: root, encoding: 'utf8', env: process.env },
-  );
-  return { code: result.status, stdout: result.stdout, stderr: result.stderr };
-}
+const cli = cliIn(work);
 
 /** What an earlier run on a reused test bed may have left: the seed's names are fixed. */
 async function clean(): Promise<void> {

@@ -1,14 +1,13 @@
 // The CLI as a user runs it: a configuration file, a BackupRequest file, the embedded catalog;
 // exit codes and output of backup, list, describe, verify, restore and bad input.
-import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { cliIn } from '../env/runCli.ts';
 import { backupRequest, dropDatabase, useApp } from '../integration/engine/harness.ts';
 
 const app = useApp({ objects: 12 });
-const root = join(import.meta.dirname, '..', '..');
 const work = mkdtempSync(join(tmpdir(), 'lc2-cli-e2e-'));
 const backupId = 'retail-prd-backup-20250301-120000';
 afterAll(async () => {
@@ -16,21 +15,7 @@ afterAll(async () => {
   await dropDatabase('cli_clone');
 });
 
-function cli(...args: string[]): { code: number | null; stdout: string; stderr: string } {
-  const result = spawnSync(
-    process.execPath,
-    [
-      'src/cli/main.ts',
-      '--config',
-      join(work, 'lc2-backup.yaml'),
-      '--catalog',
-      `pglite://${join(work, 'catalog')}`,
-      ...args,
-    ],
-    { cwd: root, encoding: 'utf8', env: process.env },
-  );
-  return { code: result.status, stdout: result.stdout, stderr: result.stderr };
-}
+const cli = cliIn(work);
 
 beforeAll(() => {
   writeFileSync(join(work, 'lc2-backup.yaml'), JSON.stringify(app.config));
