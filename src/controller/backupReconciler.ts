@@ -3,37 +3,16 @@
 // again. Crash safety comes from the engine: the backup id is derived from the request, so a
 // request found InProgress after a restart is run again and adopts whatever already finished.
 import { BackupRequest } from '../../api/v1alpha1/backupRequest.ts';
-import type { Condition, Progress } from '../../api/v1alpha1/common.ts';
 import { validate } from '../../api/v1alpha1/parse.ts';
 import { runBackup, type BackupResult } from '../engine/backup/backup.ts';
 import { humanBytes, type EngineContext } from '../engine/context.ts';
 import { humanDuration as formatDuration } from '../engine/units.ts';
-import { IntegrityError, NotFoundError, PolicyError, ValidationError } from '../errors/index.ts';
 import { backupIdentity } from '../format/layout.ts';
 import type { Logger } from '../observability/logger.ts';
+import { markFailed, progressWriter, readyCondition } from './requestStatus.ts';
 import { terminalStates, type Resource, type Resources } from './resources.ts';
 
 const plural = 'backuprequests';
-
-/** Why a request failed, as a condition reason. */
-export function failureReason(err: unknown): string {
-  if (err instanceof ValidationError) return 'InvalidRequest';
-  if (err instanceof PolicyError) return 'Forbidden';
-  if (err instanceof NotFoundError) return 'NotFound';
-  if (err instanceof IntegrityError) return 'IntegrityError';
-  return 'BackupFailed';
-}
-
-function ready(status: Condition['status'], reason: string, message: string, generation?: number): Condition {
-  return {
-    type: 'Ready',
-    status,
-    reason,
-    message: message.slice(0, 1000),
-    lastTransitionTime: new Date().toISOString(),
-    ...(generation === undefined ? {} : { observedGeneration: generation }),
-  };
-}
 
 function succeededStatus(result: BackupResult, started: Date, generation?: number): Record<string, unknown> {
   const { header } = result;
@@ -57,7 +36,7 @@ function succeededStatus(result: BackupResult, started: Date, generation?: numbe
       manifestPath: result.manifestPath,
     },
     conditions: [
-      ready('True', 'BackupCompleted', 'Database and document library backup completed', generation),
+      readyCondition('True', 'BackupCompleted', 'Database and document library backup completed', generation),
     ],
   };
 }
@@ -111,7 +90,7 @@ export class BackupReconciler {
         : 'backing up the database, then the document library',
       startTime: typeof startTime === 'string' ? startTime : started.toISOString(),
       observedGeneration: generation,
-      conditions: [ready('False', 'InProgress', 'backup running', generation)],
+      conditions: [readyCondition('False', 'InProgress', 'backup running', generation)],
     }));
     await this.resources.event(
       resource,
@@ -124,7 +103,12 @@ export class BackupReconciler {
       name: ref.name,
     });
     try {
-      const result = await runBackup({ ...this.engine, onProgress: this.progressWriter(resource) }, request);
+      const onProgress = progressWriter(
+        this.resources,
+        { plural, resource, intervalMs: this.progressIntervalMs },
+        this.log,
+      );
+      const result = await runBackup({ ...this.engine, onProgress }, request);
       await this.resources.updateStatus(plural, ref, () => succeededStatus(result, started, generation));
       await this.resources.event(
         resource,
@@ -139,45 +123,15 @@ export class BackupReconciler {
   }
 
   private async fail(resource: Resource, err: unknown, started?: Date): Promise<void> {
-    const reason = failureReason(err);
-    const message = err instanceof Error ? err.message : String(err);
-    const completed = new Date();
-    await this.resources.updateStatus(plural, resource.metadata, () => ({
-      state: 'Failed',
-      reason,
-      message: message.slice(0, 4000),
-      completionTime: completed.toISOString(),
-      ...(started ? { duration: formatDuration((completed.getTime() - started.getTime()) / 1000) } : {}),
-      observedGeneration: resource.metadata.generation,
-      conditions: [ready('False', reason, message, resource.metadata.generation)],
-    }));
-    await this.resources.event(resource, 'Warning', reason, message);
-    this.log.warn(`backup failed: ${message}`, {
+    const reason = await markFailed(this.resources, resource, err, {
+      plural,
+      started,
+      otherwise: 'BackupFailed',
+    });
+    this.log.warn(`backup failed: ${err instanceof Error ? err.message : String(err)}`, {
       namespace: resource.metadata.namespace,
       name: resource.metadata.name,
       reason,
     });
-  }
-
-  /** Writes status.progress at most every progressIntervalMs, one write at a time. */
-  private progressWriter(resource: Resource): (p: Progress) => void {
-    let last = 0;
-    let writing = false;
-    return (progress) => {
-      const now = Date.now();
-      if (writing || now - last < this.progressIntervalMs) return;
-      last = now;
-      writing = true;
-      this.resources
-        .updateStatus(plural, resource.metadata, (current) =>
-          current.status?.state === 'InProgress' ? { progress } : undefined,
-        )
-        .catch((err: unknown) => {
-          this.log.warn(`could not write progress: ${String(err)}`);
-        })
-        .finally(() => {
-          writing = false;
-        });
-    };
   }
 }

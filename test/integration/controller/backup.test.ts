@@ -7,7 +7,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Controller } from '../../../src/controller/controller.ts';
 import { installCrds, kubeConfig, useNamespace } from '../../env/fixtures.ts';
-import { useApp } from '../engine/harness.ts';
+import { dropDatabase, dumpText, useApp } from '../engine/harness.ts';
 
 const app = useApp({ objects: 10 });
 const ns = useNamespace('ctrl');
@@ -139,4 +139,91 @@ describe('BackupRequest through the controller', () => {
     ]);
     expect(await app.catalog.getBackup('retail-prd-backup-20250401-110000')).toBeUndefined();
   });
+});
+
+describe('RestoreRequest through the controller', () => {
+  const restore = (
+    name: string,
+    source: Record<string, string>,
+    databaseName: string,
+  ): Record<string, unknown> => ({
+    apiVersion: `${group}/${version}`,
+    kind: 'RestoreRequest',
+    metadata: { name },
+    spec: {
+      projectId: 'retail',
+      environment: 'prd',
+      source,
+      target: {
+        database: { instanceId: 'retail-clone-db', databaseName },
+        documentLibrary: { bucket: app.cloneBucket, prefix: name },
+      },
+    },
+  });
+
+  async function restoreStatus(name: string): Promise<Status> {
+    for (let i = 0; i < 300; i++) {
+      const obj = (await custom.getNamespacedCustomObject({
+        group,
+        version,
+        namespace: ns.name,
+        plural: 'restorerequests',
+        name,
+      })) as { status?: Status };
+      if (obj.status?.state === 'Succeeded' || obj.status?.state === 'Failed') return obj.status;
+      await sleep(200);
+    }
+    throw new Error(`${name} did not finish`);
+  }
+
+  it('restores the backup of a BackupRequest, named by the request, into a new database and bucket', async () => {
+    await custom.createNamespacedCustomObject({
+      group,
+      version,
+      namespace: ns.name,
+      plural: 'restorerequests',
+      body: restore('clone-a', { backupRequestName: 'retail-prd-backup-20250401-100000' }, 'ctrl_clone_a'),
+    });
+    const status = await restoreStatus('clone-a');
+    expect(status).toMatchObject({
+      state: 'Succeeded',
+      reason: 'RestoreCompleted',
+      backupId: 'retail-prd-backup-20250401-100000',
+    });
+    expect(await dumpText('ctrl_clone_a')).toBe(await dumpText(app.sourceDb));
+    const restored = await app.store.list(app.cloneBucket, 'clone-a/', { limit: 1000 });
+    expect(restored.objects).toHaveLength(
+      [...app.objects.keys()].filter((k) => !k.includes('thumbnails')).length,
+    );
+  });
+
+  it('fails a restore a crashed controller left InProgress with reason Interrupted, saying what to clean up', async () => {
+    await controller?.stop();
+    await custom.createNamespacedCustomObject({
+      group,
+      version,
+      namespace: ns.name,
+      plural: 'restorerequests',
+      body: restore('clone-b', { backupId: 'retail-prd-backup-20250401-100000' }, 'ctrl_clone_b'),
+    });
+    await custom.patchNamespacedCustomObjectStatus(
+      {
+        group,
+        version,
+        namespace: ns.name,
+        plural: 'restorerequests',
+        name: 'clone-b',
+        body: { status: { state: 'InProgress' } },
+      },
+      setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
+    );
+    await startController();
+    const status = await restoreStatus('clone-b');
+    expect(status).toMatchObject({ state: 'Failed', reason: 'Interrupted' });
+    expect(status.message).toContain('the target database ctrl_clone_b on retail-clone-db');
+  });
+});
+
+afterAll(async () => {
+  await dropDatabase('ctrl_clone_a');
 });
