@@ -104,6 +104,8 @@ export type AwsProjectConfig = z.infer<typeof AwsProjectConfig>;
 
 export const ProjectConfig = z.strictObject({
   provider: Provider.optional(),
+  /** Backups of this project running at once (default: controller.projectConcurrency). */
+  concurrency: z.number().int().min(1).max(64).optional(),
   /** Required when the project runs on aws (its own provider, or the default). */
   aws: AwsProjectConfig.optional(),
   /** The database instances this project may back up and restore into, by instanceId. */
@@ -129,6 +131,14 @@ export const Config = z.strictObject({
   catalogPassword: SecretRef.optional(),
   stores: z.record(z.string(), StoreConfig).default({}),
   projects: z.record(DnsLabel, ProjectConfig).default({}),
+  controller: z
+    .strictObject({
+      /** Backups running at once per project, unless the project sets its own. */
+      projectConcurrency: z.number().int().min(1).max(64).default(2),
+      /** The namespace of the Leases that hold the per-project slots (they outlive a restart). */
+      namespace: z.string().min(1).default('lc2-backup'),
+    })
+    .default({ projectConcurrency: 2, namespace: 'lc2-backup' }),
   engine: z
     .strictObject({
       concurrency: z.number().int().min(1).max(256).default(16),

@@ -11,6 +11,14 @@ import { backupIdentity } from '../format/layout.ts';
 import type { Logger } from '../observability/logger.ts';
 import { markFailed, progressWriter, readyCondition } from './requestStatus.ts';
 import { terminalStates, type Resource, type Resources } from './resources.ts';
+import type { ProjectSlots, SlotDecision } from './slots.ts';
+
+/** Per-project concurrency: the slots, each project's limit, and its waiting requests in order. */
+export interface SlotPolicy {
+  manager: ProjectSlots;
+  limitFor: (project: string) => number;
+  waiting: (project: string) => string[];
+}
 
 const plural = 'backuprequests';
 
@@ -46,15 +54,21 @@ export class BackupReconciler {
   private readonly engine: EngineContext;
   private readonly log: Logger;
   private readonly progressIntervalMs: number;
+  private readonly slots: SlotPolicy | undefined;
 
-  constructor(resources: Resources, engine: EngineContext, options: { progressIntervalMs?: number } = {}) {
+  constructor(
+    resources: Resources,
+    engine: EngineContext,
+    options: { progressIntervalMs?: number; slots?: SlotPolicy } = {},
+  ) {
     this.resources = resources;
     this.engine = engine;
     this.log = engine.log;
     this.progressIntervalMs = options.progressIntervalMs ?? 2000;
+    this.slots = options.slots;
   }
 
-  async reconcile(key: string): Promise<undefined> {
+  async reconcile(key: string): Promise<{ requeueAfterMs: number } | undefined> {
     const [namespace = '', name = ''] = key.split('/');
     const resource = await this.resources.get(plural, namespace, name);
     if (!resource || terminalStates.has(resource.status?.state ?? '')) return undefined;
@@ -65,8 +79,37 @@ export class BackupReconciler {
       await this.fail(resource, err);
       return undefined;
     }
+    const project = request.spec.projectId;
+    if (this.slots) {
+      const limit = this.slots.limitFor(project);
+      const decision = await this.slots.manager.acquire(project, limit, key, this.slots.waiting(project));
+      if (!decision.acquired) {
+        await this.waitForSlot(resource, project, decision);
+        return { requeueAfterMs: 1000 };
+      }
+      try {
+        await this.run(resource, request);
+      } finally {
+        await this.slots.manager.release(project, limit, key);
+      }
+      return undefined;
+    }
     await this.run(resource, request);
     return undefined;
+  }
+
+  private async waitForSlot(resource: Resource, project: string, decision: SlotDecision): Promise<void> {
+    const message = `waiting for a slot: ${decision.busy} of project ${project}'s ${decision.limit} running; position ${decision.position ?? 1} in line`;
+    await this.resources.updateStatus(plural, resource.metadata, (current) => {
+      if (current.status?.state === 'Pending' && current.status.message === message) return undefined;
+      return {
+        state: 'Pending',
+        reason: 'WaitingForSlot',
+        message,
+        observedGeneration: resource.metadata.generation,
+        conditions: [readyCondition('False', 'WaitingForSlot', message, resource.metadata.generation)],
+      };
+    });
   }
 
   private async run(resource: Resource, request: BackupRequest): Promise<void> {

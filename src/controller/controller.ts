@@ -6,14 +6,16 @@ import {
   CustomObjectsApi,
   makeInformer,
   type Informer,
+  type ObjectCache,
   type KubeConfig,
   type KubernetesObject,
 } from '@kubernetes/client-node';
 import { group, version } from '../../api/v1alpha1/common.ts';
 import type { EngineContext } from '../engine/context.ts';
-import { BackupReconciler } from './backupReconciler.ts';
+import { BackupReconciler, type SlotPolicy } from './backupReconciler.ts';
 import { WorkQueue } from './queue.ts';
-import { Resources } from './resources.ts';
+import { Resources, terminalStates, type Resource } from './resources.ts';
+import { ProjectSlots } from './slots.ts';
 import { RestoreReconciler } from './restoreReconciler.ts';
 
 export interface ControllerOptions {
@@ -24,11 +26,12 @@ export interface ControllerOptions {
   progressIntervalMs?: number;
 }
 
-type Reconciler = (key: string) => Promise<undefined>;
+type Watched = Informer<KubernetesObject> & ObjectCache<KubernetesObject>;
+type Reconciler = (key: string) => Promise<{ requeueAfterMs: number } | undefined>;
 
 export class Controller {
   private readonly queue: WorkQueue;
-  private readonly informers: Informer<KubernetesObject>[] = [];
+  private readonly informers: Watched[] = [];
   private readonly options: ControllerOptions;
   private stopped = false;
 
@@ -36,7 +39,8 @@ export class Controller {
     this.options = options;
     const resources = new Resources(options.kubeConfig);
     const settings = { progressIntervalMs: options.progressIntervalMs };
-    const backups = new BackupReconciler(resources, options.engine, settings);
+    const slots = this.slotPolicy(resources);
+    const backups = new BackupReconciler(resources, options.engine, { ...settings, slots });
     const restores = new RestoreReconciler(resources, options.engine, settings);
     const reconcilers: Record<string, Reconciler> = {
       backuprequests: (key) => backups.reconcile(key),
@@ -58,7 +62,35 @@ export class Controller {
     for (const plural of Object.keys(reconcilers)) this.informers.push(this.watch(plural));
   }
 
-  private watch(plural: string): Informer<KubernetesObject> {
+  /** Per-project slots in Leases; the waiting line comes from the BackupRequest informer's cache. */
+  private slotPolicy(resources: Resources): SlotPolicy {
+    const { config } = this.options.engine;
+    const manager = new ProjectSlots(this.options.kubeConfig, config.controller.namespace, async (holder) => {
+      const [namespace = '', name = ''] = holder.split('/');
+      const held = await resources.get('backuprequests', namespace, name);
+      return held !== undefined && !terminalStates.has(held.status?.state ?? '');
+    });
+    return {
+      manager,
+      limitFor: (project) => config.projects[project]?.concurrency ?? config.controller.projectConcurrency,
+      waiting: (project) =>
+        (this.informers[0]?.list() ?? [])
+          .map((o) => o as unknown as Resource)
+          .filter(
+            (r) =>
+              (r.spec as { projectId?: string }).projectId === project &&
+              !['Succeeded', 'Failed', 'InProgress'].includes(r.status?.state ?? ''),
+          )
+          .sort(
+            (a, b) =>
+              (a.metadata.creationTimestamp ?? '').localeCompare(b.metadata.creationTimestamp ?? '') ||
+              a.metadata.name.localeCompare(b.metadata.name),
+          )
+          .map((r) => `${r.metadata.namespace}/${r.metadata.name}`),
+    };
+  }
+
+  private watch(plural: string): Watched {
     const custom = this.options.kubeConfig.makeApiClient(CustomObjectsApi);
     const informer = makeInformer(
       this.options.kubeConfig,

@@ -65,7 +65,11 @@ async function until<T>(what: string, probe: () => Promise<T | undefined>, timeo
 beforeAll(async () => {
   await installCrds();
   // one copy at a time makes the backup long enough to be killed in the middle of it
-  writeFileSync(join(work, 'lc2-backup.yaml'), JSON.stringify(appConfig(app, { concurrency: 1 })));
+  const config = {
+    ...appConfig(app, { concurrency: 1 }),
+    controller: { projectConcurrency: 2, namespace: ns.name },
+  };
+  writeFileSync(join(work, 'lc2-backup.yaml'), JSON.stringify(config));
 });
 afterAll(() => {
   for (const child of children) child.kill('SIGKILL');

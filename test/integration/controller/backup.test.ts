@@ -62,7 +62,13 @@ async function finished(name: string, timeoutMs = 60_000): Promise<Status> {
 }
 
 function startController(): Promise<void> {
-  controller = new Controller({ kubeConfig: kc, engine: app.ctx, progressIntervalMs: 100 });
+  // one backup of the project at a time; the slot Leases live in the test's namespace
+  const config = { ...app.config, controller: { projectConcurrency: 1, namespace: ns.name } };
+  controller = new Controller({
+    kubeConfig: kc,
+    engine: { ...app.ctx, config },
+    progressIntervalMs: 100,
+  });
   return controller.start();
 }
 
@@ -125,6 +131,32 @@ describe('BackupRequest through the controller', () => {
     expect(status.completionTime).toEqual(expect.any(String));
     expect(status.duration).toMatch(/^\d+s$/);
     expect((await app.catalog.getBackup('retail-prd-backup-20250401-100000'))?.state).toBe('Succeeded');
+  });
+
+  it('runs one backup of the project at a time; the others wait in line, showing their position', async () => {
+    const names = [
+      'retail-prd-backup-20250401-120001',
+      'retail-prd-backup-20250401-120002',
+      'retail-prd-backup-20250401-120003',
+    ];
+    await Promise.all(names.map((name) => create(request(name))));
+    let maxRunning = 0;
+    const waiting = new Set<string>();
+    for (;;) {
+      const statuses = await Promise.all(names.map((name) => statusOf(name)));
+      maxRunning = Math.max(maxRunning, statuses.filter((s) => s.state === 'InProgress').length);
+      for (const s of statuses)
+        if (s.reason === 'WaitingForSlot' && typeof s.message === 'string') waiting.add(s.message);
+      if (statuses.every((s) => s.state === 'Succeeded' || s.state === 'Failed')) {
+        expect(statuses.map((s) => s.state)).toEqual(['Succeeded', 'Succeeded', 'Succeeded']);
+        break;
+      }
+      await sleep(50);
+    }
+    expect(maxRunning).toBe(1);
+    expect([...waiting].join('\n')).toMatch(
+      /waiting for a slot: 1 of project retail's 1 running; position [12] in line/,
+    );
   });
 
   it('fails a request that names another project’s bucket with reason Forbidden, before any data moves', async () => {
