@@ -12,7 +12,10 @@ import {
 } from '@aws-sdk/client-rds';
 import { CreateBucketCommand } from '@aws-sdk/client-s3';
 import { createHash } from 'node:crypto';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { CoreV1Api, CustomObjectsApi } from '@kubernetes/client-node';
+import { parse } from 'yaml';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -20,7 +23,10 @@ import { cliIn } from '../env/runCli.ts';
 import { listAll, sha256Of } from '../../src/components/documentLibrary/copy.ts';
 import { StoreRegistry } from '../../src/engine/stores.ts';
 import { parseConfig } from '../../src/config/config.ts';
-import { deleteBucket, s3Client, testbed } from '../env/fixtures.ts';
+import { deleteBucket, installCrds, kubeConfig, s3Client, testbed } from '../env/fixtures.ts';
+import { openCatalog, type Catalog } from '../../src/catalog/catalog.ts';
+import { Controller } from '../../src/controller/controller.ts';
+import { silentLogger } from '../../src/observability/logger.ts';
 import { testbedConfig } from '../env/testbed.ts';
 
 const root = join(import.meta.dirname, '..', '..');
@@ -188,5 +194,107 @@ describe('seed-001 BackupRequest on the aws provider through the CLI', () => {
           .map(([k, body]) => [k, createHash('sha256').update(body).digest('hex')]),
       ),
     );
+  });
+});
+
+describe('the same seed-001 BackupRequest through the controller on the real API server', () => {
+  const namespace = 'proj-retail-prd';
+  const group = 'backup.liferay.cloud';
+  const version = 'v1alpha1';
+  let controller: Controller | undefined;
+  let catalog: Catalog | undefined;
+
+  afterAll(async () => {
+    await controller?.stop();
+    await catalog?.close();
+    await kubeConfig()
+      .makeApiClient(CoreV1Api)
+      .deleteNamespace({ name: namespace })
+      .catch(() => undefined);
+  });
+
+  async function finished(
+    plural: string,
+    name: string,
+  ): Promise<Record<string, unknown> & { state?: string }> {
+    const custom = kubeConfig().makeApiClient(CustomObjectsApi);
+    for (let i = 0; i < 600; i++) {
+      const obj = (await custom.getNamespacedCustomObject({ group, version, namespace, plural, name })) as {
+        status?: Record<string, unknown> & { state?: string };
+      };
+      if (obj.status?.state === 'Succeeded' || obj.status?.state === 'Failed') return obj.status;
+      await sleep(200);
+    }
+    throw new Error(`${plural}/${name} did not finish`);
+  }
+
+  it('backs up to Succeeded (snapshot in RDS, seed status fields) and restores to a new instance', async () => {
+    // start from nothing: the CLI run above left its backup, which the controller would adopt
+    await clean();
+    const s3 = s3Client();
+    for (const bucket of buckets) await s3.send(new CreateBucketCommand({ Bucket: bucket }));
+    const cfg = parseConfig({ ...config(), controller: { namespace } }, 'e2e controller');
+    const store = new StoreRegistry(cfg).get('minio');
+    for (const [key, body] of documents)
+      await store.put('liferay-retail-prd-dl', key, body, { size: body.length });
+    await installCrds();
+    const kc = kubeConfig();
+    await kc.makeApiClient(CoreV1Api).createNamespace({ body: { metadata: { name: namespace } } });
+    catalog = await openCatalog('pglite://memory');
+    controller = new Controller({
+      kubeConfig: kc,
+      engine: { config: cfg, catalog, stores: new StoreRegistry(cfg), log: silentLogger },
+      progressIntervalMs: 200,
+    });
+    await controller.start();
+
+    const custom = kc.makeApiClient(CustomObjectsApi);
+    const example = parse(readFileSync(seed, 'utf8')) as Record<string, unknown>;
+    await custom.createNamespacedCustomObject({
+      group,
+      version,
+      namespace,
+      plural: 'backuprequests',
+      body: example,
+    });
+    const status = await finished('backuprequests', backupId);
+    expect(status).toMatchObject({
+      state: 'Succeeded',
+      reason: 'BackupCompleted',
+      database: { snapshotId, status: 'Succeeded' },
+      documentLibrary: { objectCount: 5, status: 'Succeeded' },
+    });
+    const snap = (await rds().send(new DescribeDBSnapshotsCommand({ DBSnapshotIdentifier: snapshotId })))
+      .DBSnapshots?.[0];
+    expect(snap?.Status).toBe('available');
+    expect((await catalog.getBackup(backupId))?.provider).toBe('aws');
+
+    await custom.createNamespacedCustomObject({
+      group,
+      version,
+      namespace,
+      plural: 'restorerequests',
+      body: {
+        apiVersion: `${group}/${version}`,
+        kind: 'RestoreRequest',
+        metadata: { name: 'retail-prd-restore-01' },
+        spec: {
+          projectId: 'retail',
+          environment: 'prd',
+          source: { backupRequestName: backupId },
+          target: {
+            database: { instanceId: clone },
+            documentLibrary: { bucket: 'liferay-retail-prd-restore' },
+          },
+        },
+      },
+    });
+    expect(await finished('restorerequests', 'retail-prd-restore-01')).toMatchObject({
+      state: 'Succeeded',
+      reason: 'RestoreCompleted',
+    });
+    const created = (await rds().send(new DescribeDBInstancesCommand({ DBInstanceIdentifier: clone })))
+      .DBInstances?.[0];
+    expect(created?.DBInstanceStatus).toBe('available');
   });
 });
