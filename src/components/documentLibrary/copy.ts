@@ -3,8 +3,7 @@
 // stores), take its SHA-256 (from the store when it computed one, else by hashing the bytes),
 // and stream an entry per object into the manifest. Nothing here holds the whole listing.
 import { createHash } from 'node:crypto';
-import { Transform, type Readable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
+import type { Readable } from 'node:stream';
 import { documentKey } from '../../format/layout.ts';
 import type { DocumentEntry } from '../../format/manifest.ts';
 import { NotFoundError } from '../../errors/index.ts';
@@ -52,22 +51,18 @@ export async function copyObject(
     const sha256 = copied.sha256 ?? (await sha256Of(await to.store.get(to.bucket, toKey)));
     return { ...copied, sha256 };
   }
-  const hash = createHash('sha256');
+  // every store hashes the bytes it stores (ObjectStore.put returns their SHA-256): hashing them
+  // here as well doubled the CPU of a streamed copy (docs/performance.md, P1b)
   const source = await from.store.get(from.bucket, fromKey);
-  const hashing = new Transform({
-    transform(chunk: Buffer, _enc, done) {
-      hash.update(chunk);
-      done(null, chunk);
-    },
-  });
-  const [stored] = await Promise.all([
-    to.store.put(to.bucket, toKey, hashing, { size }),
-    pipeline(source, hashing),
-  ]);
-  return { ...stored, sha256: stored.sha256 ?? hash.digest('hex') };
+  const stored = await to.store.put(to.bucket, toKey, source, { size });
+  const sha256 = stored.sha256 ?? (await sha256Of(await to.store.get(to.bucket, toKey)));
+  return { ...stored, sha256 };
 }
 
-/** Runs `work` on every item of `items` with at most `limit` in flight; the first error stops it. */
+/**
+ * Runs `work` on every item of `items` with at most `limit` in flight. The first error stops
+ * new work; the call rejects with it once the work in flight has finished.
+ */
 export async function forEachLimit<T>(
   items: AsyncIterable<T>,
   limit: number,
@@ -89,7 +84,11 @@ export async function forEachLimit<T>(
       }
     }
   };
-  await Promise.all(Array.from({ length: limit }, worker));
+  // every worker settles before the first error is thrown: a caller that cleans up after a
+  // failure must not race copies still in flight
+  const outcomes = await Promise.allSettled(Array.from({ length: limit }, worker));
+  const failure = outcomes.find((o) => o.status === 'rejected');
+  if (failure) throw failure.reason;
 }
 
 export interface DocumentCopyOptions {
