@@ -14,6 +14,8 @@ export const versions = {
   kubernetes: 'v1.37.2',
   fakeGcsServer: 'v1.56.1',
   moto: '5.2.5',
+  s5cmd: 'v2.3.0',
+  warp: 'v1.3.1',
 } as const;
 
 interface GoPeer {
@@ -25,6 +27,8 @@ interface GoPeer {
   estimate: string;
   /** Extra go.mod lines (replace directives). */
   goModExtra?: (goModCache: string) => Promise<string>;
+  /** Extra environment for `go mod tidy` and `go build`. */
+  env?: Record<string, string>;
 }
 
 async function exists(path: string): Promise<boolean> {
@@ -94,6 +98,23 @@ const goPeers: Record<string, GoPeer> = {
     pkg: 'github.com/fsouza/fake-gcs-server',
     estimate: '1 min',
   },
+  // benchmark peers (bench/): `go install` is refused for s5cmd; warp's checksum-database
+  // lookup is refused here, so its modules skip it
+  s5cmd: {
+    name: 's5cmd',
+    module: 'github.com/peak/s5cmd/v2',
+    version: versions.s5cmd,
+    pkg: 'github.com/peak/s5cmd/v2',
+    estimate: '15 s',
+  },
+  warp: {
+    name: 'warp',
+    module: 'github.com/minio/warp',
+    version: versions.warp,
+    pkg: 'github.com/minio/warp',
+    estimate: '30 s',
+    env: { GONOSUMDB: 'github.com/minio' },
+  },
 };
 
 export type GoPeerName = keyof typeof goPeers;
@@ -141,9 +162,10 @@ async function buildGoPeer(peer: GoPeer, bin: string): Promise<void> {
     `module lc2-backup.local/peers/${peer.name}\n\ngo 1.26.0\n\nrequire ${peer.module} ${peer.version}\n\n${extra}`,
   );
   await writeFile(join(dir, 'tools.go'), `//go:build tools\n\npackage tools\n\nimport _ "${peer.pkg}"\n`);
-  await run('go', ['mod', 'tidy'], { cwd: dir });
+  const env = peer.env === undefined ? {} : { env: { ...process.env, ...peer.env } };
+  await run('go', ['mod', 'tidy'], { cwd: dir, ...env });
   const tmp = `${bin}.tmp-${process.pid}`;
-  await run('go', ['build', '-o', tmp, peer.pkg], { cwd: dir });
+  await run('go', ['build', '-o', tmp, peer.pkg], { cwd: dir, ...env });
   await rename(tmp, bin);
 }
 

@@ -327,11 +327,22 @@ export class Testbed {
     return { ...conn, binDir, url: `postgresql://lc2:${password}@127.0.0.1:${port}/postgres` };
   }
 
-  private async startMinio(bin: string): Promise<TestbedInfo['s3']> {
+  /** One more MinIO server beside the bed's, named `name` (e.g. for copies between two servers). */
+  async upMinio(name: string): Promise<TestbedInfo['s3']> {
+    const bin = await goBinary('minio');
+    return this.withPortRetry(name, [name], () => this.startMinio(bin, name));
+  }
+
+  /** The process ids of the bed's services by name (e.g. to read their CPU time from /proc). */
+  pids(): Record<string, number> {
+    return Object.fromEntries(this.procs.map((p) => [p.name, p.pid]));
+  }
+
+  private async startMinio(bin: string, name = 'minio'): Promise<TestbedInfo['s3']> {
     const [port, consolePort] = [await freePort(), await freePort()];
     const accessKeyId = 'lc2testbed';
     const secretAccessKey = randomBytes(16).toString('hex');
-    const data = join(this.dir, 'minio');
+    const data = join(this.dir, name);
     await mkdir(data);
     const env = {
       ...process.env,
@@ -340,7 +351,7 @@ export class Testbed {
       MINIO_BROWSER: 'off',
     };
     const proc = await this.start(
-      'minio',
+      name,
       bin,
       [
         'server',

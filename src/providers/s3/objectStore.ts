@@ -414,7 +414,11 @@ export class S3ObjectStore implements ObjectStore {
     try {
       const first = await readUpTo(bytes, this.#partSize);
       if (first.ended) {
-        return await this.#putSingle(bucket, key, Buffer.concat(first.chunks), options.contentType);
+        // the bytes were hashed on the way in: no second pass over them
+        return await this.#putSingle(bucket, key, Buffer.concat(first.chunks), {
+          contentType: options.contentType,
+          digest: hash.digest(),
+        });
       }
       const upload = new Upload({
         client: this.client,
@@ -519,9 +523,9 @@ export class S3ObjectStore implements ObjectStore {
     bucket: string,
     key: string,
     data: Buffer,
-    contentType: string | undefined,
+    options: { contentType: string | undefined; digest: Buffer },
   ): Promise<ObjectInfo> {
-    const digest = createHash('sha256').update(data).digest();
+    const { contentType, digest } = options;
     const out = await this.client.send(
       new PutObjectCommand({
         Bucket: bucket,

@@ -1,0 +1,95 @@
+// What every scenario shares: the test bed (PostgreSQL, MinIO, a second MinIO for streamed
+// copies), the peers, our engine's stores and configuration, data prepared once per run, and
+// the commands that drive the peers against the bed.
+import type { TestbedInfo } from '../test/env/testbed.ts';
+import { Testbed } from '../test/env/testbed.ts';
+import type { Config } from '../src/config/config.ts';
+import type { StoreRegistry } from '../src/engine/stores.ts';
+import type { ObjectStore } from '../src/providers/types.ts';
+import { cleanEnv, runPeer, type PeerCommand } from './measure.ts';
+import type { Tools } from './tools.ts';
+
+/** Objects copied at once, by us (engine.concurrency) and by every peer. */
+export const CONCURRENCY = 16;
+
+export type S3Info = TestbedInfo['s3'];
+
+export interface Bench {
+  bed: Testbed;
+  pg: TestbedInfo['postgres'];
+  s3: S3Info;
+  /** The second MinIO server, started on first use. */
+  s3b: () => Promise<S3Info>;
+  tools: Tools;
+  config: Config;
+  stores: StoreRegistry;
+  /** Scratch space inside the bed (removed with it). */
+  dir: string;
+  reps: number;
+  dbMiB: number;
+  /** The servers whose CPU time is reported beside the client's. */
+  serverPids: () => number[];
+  /** Runs `make` once per bench run, however many scenarios need it. */
+  once: <T>(name: string, make: () => Promise<T>) => Promise<T>;
+  log: (line: string) => void;
+}
+
+export function s5cmd(tools: Tools, s3: S3Info, args: string[]): PeerCommand {
+  return {
+    command: tools.s5cmd,
+    args: ['--endpoint-url', s3.endpoint, '--numworkers', String(CONCURRENCY), ...args],
+    env: cleanEnv({
+      AWS_ACCESS_KEY_ID: s3.accessKeyId,
+      AWS_SECRET_ACCESS_KEY: s3.secretAccessKey,
+      AWS_REGION: s3.region,
+    }),
+  };
+}
+
+/** rclone remotes from the environment only (no configuration file): `a:` and, given, `b:`. */
+function rcloneEnv(remotes: Record<string, S3Info>): Record<string, string> {
+  const env: Record<string, string> = {};
+  for (const [name, s3] of Object.entries(remotes)) {
+    const p = `RCLONE_CONFIG_${name.toUpperCase()}_`;
+    Object.assign(env, {
+      [`${p}TYPE`]: 's3',
+      [`${p}PROVIDER`]: 'Minio',
+      [`${p}ENDPOINT`]: s3.endpoint,
+      [`${p}ACCESS_KEY_ID`]: s3.accessKeyId,
+      [`${p}SECRET_ACCESS_KEY`]: s3.secretAccessKey,
+      [`${p}REGION`]: s3.region,
+    });
+  }
+  return env;
+}
+
+export function rclone(tools: Tools, remotes: Record<string, S3Info>, args: string[]): PeerCommand {
+  return {
+    command: tools.rclone,
+    args: [...args, '--transfers', String(CONCURRENCY), '--checkers', String(CONCURRENCY), '-q'],
+    env: cleanEnv({ ...rcloneEnv(remotes), RCLONE_CONFIG: '/dev/null' }),
+  };
+}
+
+/** A fresh, empty bucket for one run. */
+export async function freshBucket(store: ObjectStore, name: string): Promise<string> {
+  await store.createBucket(name);
+  return name;
+}
+
+/** Removes a bucket and everything in it (s5cmd: batch deletes), outside any measurement. */
+export async function dropBucket(bench: Bench, s3: S3Info, bucket: string): Promise<void> {
+  await runPeer(s5cmd(bench.tools, s3, ['rm', `s3://${bucket}/*`])).catch(() => undefined);
+  await runPeer(s5cmd(bench.tools, s3, ['rb', `s3://${bucket}`])).catch(() => undefined);
+}
+
+/** psql settings for PostgreSQL's own client programs, with a clean environment. */
+export function pgEnv(pg: TestbedInfo['postgres']): Record<string, string> {
+  return cleanEnv({
+    PGHOST: pg.host,
+    PGPORT: String(pg.port),
+    PGUSER: pg.user,
+    PGPASSWORD: pg.password,
+    PGDATABASE: 'postgres',
+  });
+}
