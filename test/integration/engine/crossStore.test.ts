@@ -1,17 +1,23 @@
 // Backups across stores take the streamed path (GET from one, PUT to the other, SHA-256
 // computed on the way): MinIO → a file:// directory, and back into a new MinIO bucket.
-import { createHash } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { listAll, sha256Of } from '../../../src/components/documentLibrary/copy.ts';
 import { parseConfig } from '../../../src/config/config.ts';
 import { runBackup } from '../../../src/engine/backup/backup.ts';
 import { runRestore } from '../../../src/engine/restore/restore.ts';
 import { StoreRegistry } from '../../../src/engine/stores.ts';
 import { verifyBackup } from '../../../src/engine/verify/verify.ts';
-import { backupRequest, dropDatabase, dumpText, generatedKeys, restoreRequest, useApp } from './harness.ts';
+import {
+  backupRequest,
+  dropDatabase,
+  dumpText,
+  expectedHashes,
+  restoreRequest,
+  storedHashes,
+  useApp,
+} from './harness.ts';
 
 const app = useApp({ objects: 20 });
 const disk = mkdtempSync(join(tmpdir(), 'lc2-cross-store-'));
@@ -47,15 +53,7 @@ describe('backup and restore across stores', () => {
       restoreRequest(backup.header.backupId, { databaseName: 'cross_clone', bucket: app.cloneBucket }),
     );
     expect(await dumpText('cross_clone')).toBe(await dumpText(app.sourceDb));
-    const restored = new Map<string, string>();
-    for await (const o of listAll({ store: app.store, bucket: app.cloneBucket, prefix: '' })) {
-      restored.set(o.key, await sha256Of(await app.store.get(app.cloneBucket, o.key)));
-    }
-    const expected = new Map(
-      [...app.objects]
-        .filter(([k]) => !generatedKeys(k))
-        .map(([k, body]) => [k, createHash('sha256').update(body).digest('hex')]),
-    );
-    expect(restored).toEqual(expected);
+    const expected = expectedHashes(app);
+    expect(await storedHashes(app.store, app.cloneBucket)).toEqual(expected);
   });
 });

@@ -1,7 +1,8 @@
 // A real application on the test bed for engine tests: a source database with schema and data,
 // a source bucket of originals and generated renditions, a backup bucket, and an engine context
 // (catalog in an in-memory PGlite) configured for one project, "retail".
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
+import { listAll, sha256Of } from '../../../src/components/documentLibrary/copy.ts';
 import pg from 'pg';
 import { afterAll, beforeAll } from 'vitest';
 import { BackupRequest } from '../../../api/v1alpha1/backupRequest.ts';
@@ -220,4 +221,25 @@ export async function dumpText(database: string): Promise<string> {
 
 export async function dropDatabase(name: string): Promise<void> {
   await withPg('postgres', (c: pg.Client) => c.query(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`));
+}
+
+/** key → SHA-256 of every object in a bucket, read back from the store. */
+export async function storedHashes(
+  store: ObjectStore,
+  bucket: string,
+  prefix = '',
+): Promise<Map<string, string>> {
+  const hashes = new Map<string, string>();
+  for await (const o of listAll({ store, bucket, prefix }))
+    hashes.set(o.key, await sha256Of(await store.get(bucket, o.key)));
+  return hashes;
+}
+
+/** key → SHA-256 of the source objects a backup with excludeGeneratedFiles keeps. */
+export function expectedHashes(app: Pick<App, 'objects'>): Map<string, string> {
+  return new Map(
+    [...app.objects]
+      .filter(([k]) => !generatedKeys(k))
+      .map(([k, body]) => [k, createHash('sha256').update(body).digest('hex')]),
+  );
 }

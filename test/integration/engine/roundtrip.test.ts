@@ -1,13 +1,20 @@
 // The engine's promise, on real PostgreSQL and MinIO: back up → verify → restore into a new
 // database and a new bucket → schema and data identical, every restored object's SHA-256
 // identical, the excluded renditions absent; a retried request adopts its finished work.
-import { createHash } from 'node:crypto';
 import { afterAll, describe, expect, it } from 'vitest';
-import { listAll, sha256Of } from '../../../src/components/documentLibrary/copy.ts';
 import { runBackup, type BackupResult } from '../../../src/engine/backup/backup.ts';
 import { runRestore } from '../../../src/engine/restore/restore.ts';
 import { verifyBackup } from '../../../src/engine/verify/verify.ts';
-import { backupRequest, dropDatabase, dumpText, generatedKeys, restoreRequest, useApp } from './harness.ts';
+import {
+  backupRequest,
+  dropDatabase,
+  dumpText,
+  expectedHashes,
+  generatedKeys,
+  restoreRequest,
+  storedHashes,
+  useApp,
+} from './harness.ts';
 
 // a 12 MiB object above a 5 MiB threshold takes the multipart server-side copy (no store-computed
 // SHA-256 there: the engine hashes it)
@@ -82,16 +89,8 @@ describe('backup and restore round trip (local provider: pg_dump + MinIO)', () =
     expect(result.documentLibrary.objectCount).toBe(backup.header.documentLibrary.objectCount);
     expect(await dumpText(cloneDb)).toBe(await dumpText(app.sourceDb));
 
-    const restored = new Map<string, string>();
-    for await (const o of listAll({ store: app.store, bucket: app.cloneBucket, prefix: '' })) {
-      restored.set(o.key, await sha256Of(await app.store.get(app.cloneBucket, o.key)));
-    }
-    const expected = new Map(
-      [...app.objects]
-        .filter(([k]) => !generatedKeys(k))
-        .map(([k, body]) => [k, createHash('sha256').update(body).digest('hex')]),
-    );
-    expect(restored).toEqual(expected);
+    const expected = expectedHashes(app);
+    expect(await storedHashes(app.store, app.cloneBucket)).toEqual(expected);
     const row = await app.catalog.getRestore(result.restoreId);
     expect(row).toMatchObject({
       state: 'Succeeded',
