@@ -104,6 +104,11 @@ export type AwsProjectConfig = z.infer<typeof AwsProjectConfig>;
 
 export const ProjectConfig = z.strictObject({
   provider: Provider.optional(),
+  /**
+   * The Kubernetes namespaces whose requests may act for this project (globs); default
+   * `proj-<projectId>-*`, the seeds' convention (proj-retail-prd).
+   */
+  namespaces: z.array(z.string().min(1)).optional(),
   /** Backups of this project running at once (default: controller.projectConcurrency). */
   concurrency: z.number().int().min(1).max(64).optional(),
   /** Required when the project runs on aws (its own provider, or the default). */

@@ -10,6 +10,7 @@ import { humanDuration as formatDuration } from '../engine/units.ts';
 import { backupIdentity } from '../format/layout.ts';
 import type { Logger } from '../observability/logger.ts';
 import { markFailed, progressWriter, readyCondition } from './requestStatus.ts';
+import { requireProjectNamespace } from './tenancy.ts';
 import { terminalStates, type Resource, type Resources } from './resources.ts';
 import type { ProjectSlots, SlotDecision } from './slots.ts';
 
@@ -75,6 +76,7 @@ export class BackupReconciler {
     let request: BackupRequest;
     try {
       request = validate(BackupRequest, { ...resource, status: undefined }, `BackupRequest ${key}`);
+      requireProjectNamespace(this.engine.config, request.spec.projectId, namespace);
     } catch (err) {
       await this.fail(resource, err);
       return undefined;

@@ -9,6 +9,7 @@ import { runRestore, type RestoreResult } from '../engine/restore/restore.ts';
 import { humanDuration } from '../engine/units.ts';
 import type { Logger } from '../observability/logger.ts';
 import { markFailed, progressWriter, readyCondition } from './requestStatus.ts';
+import { requireProjectNamespace } from './tenancy.ts';
 import { terminalStates, type Resource, type Resources } from './resources.ts';
 
 const plural = 'restorerequests';
@@ -61,6 +62,7 @@ export class RestoreReconciler {
     let request: RestoreRequest;
     try {
       request = validate(RestoreRequest, { ...resource, status: undefined }, `RestoreRequest ${key}`);
+      requireProjectNamespace(this.engine.config, request.spec.projectId, namespace);
     } catch (err) {
       await markFailed(this.resources, resource, err, { plural, otherwise: 'RestoreFailed' });
       return undefined;

@@ -65,8 +65,10 @@ async function until<T>(what: string, probe: () => Promise<T | undefined>, timeo
 beforeAll(async () => {
   await installCrds();
   // one copy at a time makes the backup long enough to be killed in the middle of it
+  const base = appConfig(app, { concurrency: 1 });
   const config = {
-    ...appConfig(app, { concurrency: 1 }),
+    ...base,
+    projects: { ...base.projects, retail: { ...base.projects.retail, namespaces: [ns.name] } },
     controller: { projectConcurrency: 2, namespace: ns.name },
   };
   writeFileSync(join(work, 'lc2-backup.yaml'), JSON.stringify(config));

@@ -63,7 +63,14 @@ async function finished(name: string, timeoutMs = 60_000): Promise<Status> {
 
 function startController(): Promise<void> {
   // one backup of the project at a time; the slot Leases live in the test's namespace
-  const config = { ...app.config, controller: { projectConcurrency: 1, namespace: ns.name } };
+  const retail = { ...app.config.projects.retail, namespaces: [ns.name] } as NonNullable<
+    typeof app.config.projects.retail
+  >;
+  const config = {
+    ...app.config,
+    projects: { ...app.config.projects, retail },
+    controller: { projectConcurrency: 1, namespace: ns.name },
+  };
   controller = new Controller({
     kubeConfig: kc,
     engine: { ...app.ctx, config },
@@ -156,6 +163,25 @@ describe('BackupRequest through the controller', () => {
     expect(maxRunning).toBe(1);
     expect([...waiting].join('\n')).toMatch(
       /waiting for a slot: 1 of project retail's 1 running; position [12] in line/,
+    );
+  });
+
+  it('fails a request made from a namespace that is not its project’s with reason Forbidden', async () => {
+    await create({
+      ...request('retail-prd-backup-20250401-130000'),
+      spec: {
+        ...(request('x').spec as object),
+        projectId: 'other',
+        documentLibrary: {
+          sourceBucket: app.otherBucket,
+          destinationBucket: app.otherBucket.replace('other', 'elsewhere'),
+        },
+      },
+    });
+    const status = await finished('retail-prd-backup-20250401-130000');
+    expect(status).toMatchObject({ state: 'Failed', reason: 'Forbidden' });
+    expect(status.message).toContain(
+      `spec.projectId: namespace "${ns.name}" does not belong to project "other" (its namespaces: proj-other-*)`,
     );
   });
 
