@@ -1,8 +1,8 @@
 // P7: a whole application (database + document library) backed up once by our engine, then
 // restored by runRestore, against pg_restore -j2 and s5cmd cp run together by hand.
 import { join } from 'node:path';
-import { BackupRequest } from '../api/v1alpha1/backupRequest.ts';
-import { validate } from '../api/v1alpha1/parse.ts';
+
+import { buildResource } from '../api/v1alpha1/parse.ts';
 import { RestoreRequest } from '../api/v1alpha1/restoreRequest.ts';
 import { openCatalog, type Catalog } from '../src/catalog/catalog.ts';
 import type { EngineContext } from '../src/engine/context.ts';
@@ -33,19 +33,15 @@ function appBackup(bench: Bench): Promise<Backup> {
     await bench.stores.get('minio').createBucket('backups');
     const catalog = await openCatalog('pglite://memory');
     const ctx: EngineContext = { config: bench.config, catalog, stores: bench.stores, log: silentLogger };
-    const request = validate(
-      BackupRequest,
+    const request = buildResource(
+      'BackupRequest',
       {
-        apiVersion: 'backup.liferay.cloud/v1alpha1',
-        kind: 'BackupRequest',
-        metadata: { name: 'bench-app-backup-20260101-000000' },
-        spec: {
-          projectId: appProject,
-          environment: 'prd',
-          database: { type: 'dump', instanceId: 'bench-db' },
-          documentLibrary: { sourceBucket: 'src', destinationBucket: 'backups', excludeGeneratedFiles: true },
-        },
+        projectId: appProject,
+        environment: 'prd',
+        database: { type: 'dump', instanceId: 'bench-db' },
+        documentLibrary: { sourceBucket: 'src', destinationBucket: 'backups', excludeGeneratedFiles: true },
       },
+      { name: 'bench-app-backup-20260101-000000' },
       'bench BackupRequest',
     );
     const result = await runBackup(ctx, request);
@@ -54,19 +50,15 @@ function appBackup(bench: Bench): Promise<Backup> {
 }
 
 function restoreRequest(backupId: string, databaseName: string, bucket: string): RestoreRequest {
-  return validate(
-    RestoreRequest,
+  return buildResource(
+    'RestoreRequest',
     {
-      apiVersion: 'backup.liferay.cloud/v1alpha1',
-      kind: 'RestoreRequest',
-      metadata: {},
-      spec: {
-        projectId: appProject,
-        environment: 'prd',
-        source: { backupId },
-        target: { database: { instanceId: 'bench-db', databaseName }, documentLibrary: { bucket } },
-      },
+      projectId: appProject,
+      environment: 'prd',
+      source: { backupId },
+      target: { database: { instanceId: 'bench-db', databaseName }, documentLibrary: { bucket } },
     },
+    {},
     'bench RestoreRequest',
   );
 }

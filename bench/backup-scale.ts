@@ -12,8 +12,7 @@ import { parseConfig } from '../src/config/config.ts';
 import { runBackup } from '../src/engine/backup/backup.ts';
 import { StoreRegistry } from '../src/engine/stores.ts';
 import { silentLogger } from '../src/observability/logger.ts';
-import { validate } from '../api/v1alpha1/parse.ts';
-import { BackupRequest } from '../api/v1alpha1/backupRequest.ts';
+import { buildResource } from '../api/v1alpha1/parse.ts';
 
 const objects = Number(process.argv[2] ?? 100_000);
 const mb = (n: number): string => `${(n / 1024 / 1024).toFixed(0)} MiB`;
@@ -70,19 +69,15 @@ try {
   const started = Date.now();
   const result = await runBackup(
     { config, catalog, stores, log: silentLogger },
-    validate(
-      BackupRequest,
+    buildResource(
+      'BackupRequest',
       {
-        apiVersion: 'backup.liferay.cloud/v1alpha1',
-        kind: 'BackupRequest',
-        metadata: {},
-        spec: {
-          projectId: 'bench',
-          environment: 'scale',
-          database: { type: 'dump', instanceId: 'db' },
-          documentLibrary: { sourceBucket: 'bench-src', destinationBucket: 'bench-dst' },
-        },
+        projectId: 'bench',
+        environment: 'scale',
+        database: { type: 'dump', instanceId: 'db' },
+        documentLibrary: { sourceBucket: 'bench-src', destinationBucket: 'bench-dst' },
       },
+      {},
       'bench request',
     ),
   );

@@ -5,6 +5,7 @@ import { z } from 'zod';
 import { ValidationError } from '../../src/errors/index.ts';
 import { BackupRequest } from './backupRequest.ts';
 import { BackupSchedule } from './backupSchedule.ts';
+import { apiVersion } from './common.ts';
 import { RestoreRequest } from './restoreRequest.ts';
 
 export const kinds = { BackupRequest, RestoreRequest, BackupSchedule } as const;
@@ -91,4 +92,14 @@ export function parseResource<K extends KindName>(kind: K, text: string, source 
     );
   }
   return validate(kinds[kind], input, `${source} (${kind})`) as Resource<K>;
+}
+
+/** Builds and validates a resource from its spec, as the CLI, the demo and tests make requests. */
+export function buildResource<K extends KindName>(
+  kind: K,
+  spec: unknown,
+  metadata: Record<string, unknown> = {},
+  what = kind as string,
+): Resource<K> {
+  return validate(kinds[kind], { apiVersion, kind, metadata, spec }, what) as Resource<K>;
 }

@@ -16,6 +16,5 @@ export function exitCodeOf(err: unknown): number {
   if (err instanceof PolicyError) return exitCodes.policy;
   if (err instanceof NotFoundError) return exitCodes.notFound;
   if (err instanceof IntegrityError) return exitCodes.integrity;
-  if (err instanceof Error && err.name === 'CatalogUnavailableError') return exitCodes.failure;
   return exitCodes.failure;
 }

@@ -2,7 +2,7 @@
 // every few seconds) otherwise; results as text or, with --json, as one JSON document on stdout.
 import type { Progress } from '../../api/v1alpha1/common.ts';
 import { humanBytes } from '../engine/context.ts';
-import { humanDuration as duration } from '../engine/units.ts';
+import { humanDuration } from '../engine/units.ts';
 
 export function formatProgress(p: Progress): string {
   const parts = [p.phase ?? ''];
@@ -15,7 +15,8 @@ export function formatProgress(p: Progress): string {
   if (p.bytesTotal !== undefined && p.bytesTotal > 0)
     parts.push(`${Math.floor(((p.bytesDone ?? 0) / p.bytesTotal) * 100)}%`);
   if (p.bytesPerSecond !== undefined) parts.push(`${humanBytes(p.bytesPerSecond)}/s`);
-  if (p.etaSeconds !== undefined && p.bytesDone !== p.bytesTotal) parts.push(`ETA ${duration(p.etaSeconds)}`);
+  if (p.etaSeconds !== undefined && p.bytesDone !== p.bytesTotal)
+    parts.push(`ETA ${humanDuration(p.etaSeconds)}`);
   return parts.join('  ');
 }
 
@@ -51,5 +52,3 @@ export function progressPrinter(
     done: () => undefined,
   };
 }
-
-export { duration as formatDuration };

@@ -6,7 +6,7 @@ import { BackupRequest } from '../../api/v1alpha1/backupRequest.ts';
 import { validate } from '../../api/v1alpha1/parse.ts';
 import { runBackup, type BackupResult } from '../engine/backup/backup.ts';
 import { humanBytes, type EngineContext } from '../engine/context.ts';
-import { humanDuration as formatDuration } from '../engine/units.ts';
+import { humanDuration } from '../engine/units.ts';
 import { backupIdentity } from '../format/layout.ts';
 import type { Logger } from '../observability/logger.ts';
 import { markFailed, progressWriter, readyCondition } from './requestStatus.ts';
@@ -32,7 +32,7 @@ function succeededStatus(result: BackupResult, started: Date, generation?: numbe
     reason: 'BackupCompleted',
     message: `backed up ${dl.objectCount} documents and the database${result.adopted ? ' (adopted a finished backup)' : ''}`,
     completionTime: completed.toISOString(),
-    duration: formatDuration((completed.getTime() - started.getTime()) / 1000),
+    duration: humanDuration((completed.getTime() - started.getTime()) / 1000),
     database: {
       snapshotId: header.database.snapshotId ?? header.database.artifact?.key,
       size: humanBytes(header.database.size),

@@ -1,9 +1,7 @@
 // The data commands: backup, restore, verify, list, describe, catalog rebuild.
 import type { BackupRequest } from '../../../api/v1alpha1/backupRequest.ts';
 import type { RestoreRequest } from '../../../api/v1alpha1/restoreRequest.ts';
-import { apiVersion } from '../../../api/v1alpha1/common.ts';
-import { validate } from '../../../api/v1alpha1/parse.ts';
-import { RestoreRequest as RestoreRequestSchema } from '../../../api/v1alpha1/restoreRequest.ts';
+import { buildResource } from '../../../api/v1alpha1/parse.ts';
 import type { BackupState } from '../../catalog/types.ts';
 import { runBackup } from '../../engine/backup/backup.ts';
 import { humanBytes } from '../../engine/context.ts';
@@ -14,7 +12,7 @@ import { verifyBackup } from '../../engine/verify/verify.ts';
 import { ValidationError } from '../../errors/index.ts';
 import type { DatabaseArtifact } from '../../format/manifest.ts';
 import { exitCodes } from '../errors.ts';
-import { formatDuration } from '../output.ts';
+import { humanDuration } from '../../engine/units.ts';
 import { openSession, type GlobalOptions, type Session } from '../session.ts';
 
 function print(options: GlobalOptions, json: unknown, text: string): void {
@@ -65,7 +63,7 @@ export function backupCommand(
         `  manifest         ${result.manifestPath}`,
         result.adopted
           ? ''
-          : `  took ${formatDuration(result.durationMs / 1000)} (${rate(total, result.durationMs)})`,
+          : `  took ${humanDuration(result.durationMs / 1000)} (${rate(total, result.durationMs)})`,
       ]
         .filter((l) => l !== '')
         .join('\n'),
@@ -94,28 +92,24 @@ export function restoreCommand(
       if (args.backupId === undefined)
         throw new ValidationError('restore: give a backup id (or a RestoreRequest with -f)');
       const { header } = await locateBackup(ctx, args.backupId);
-      request = validate(
-        RestoreRequestSchema,
+      request = buildResource(
+        'RestoreRequest',
         {
-          apiVersion,
-          kind: 'RestoreRequest',
-          metadata: {},
-          spec: {
-            projectId: header.projectId,
-            environment: header.environment,
-            source: { backupId: args.backupId },
-            target: {
-              database: {
-                instanceId: args.toInstance,
-                ...(args.toDatabase === undefined ? {} : { databaseName: args.toDatabase }),
-              },
-              documentLibrary: {
-                bucket: args.toBucket,
-                ...(args.toPrefix === undefined ? {} : { prefix: args.toPrefix }),
-              },
+          projectId: header.projectId,
+          environment: header.environment,
+          source: { backupId: args.backupId },
+          target: {
+            database: {
+              instanceId: args.toInstance,
+              ...(args.toDatabase === undefined ? {} : { databaseName: args.toDatabase }),
+            },
+            documentLibrary: {
+              bucket: args.toBucket,
+              ...(args.toPrefix === undefined ? {} : { prefix: args.toPrefix }),
             },
           },
         },
+        {},
         'restore options (--to-instance, --to-database, --to-bucket, --to-prefix)',
       );
     }
@@ -127,7 +121,7 @@ export function restoreCommand(
         `restore ${result.restoreId} of ${result.backupId}: Succeeded`,
         `  database         ${result.database.instanceId}/${result.database.databaseName}${result.database.endpoint === undefined ? '' : ` (new instance at ${result.database.endpoint.host}:${result.database.endpoint.port})`}`,
         `  document library ${result.documentLibrary.bucket}/${result.documentLibrary.prefix}: ${result.documentLibrary.objectCount} objects, ${humanBytes(result.documentLibrary.totalSize)}, every SHA-256 checked`,
-        `  took ${formatDuration(result.durationMs / 1000)}`,
+        `  took ${humanDuration(result.durationMs / 1000)}`,
       ].join('\n'),
     );
     return exitCodes.ok;

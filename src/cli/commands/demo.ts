@@ -9,9 +9,8 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
-import { BackupRequest } from '../../../api/v1alpha1/backupRequest.ts';
-import { RestoreRequest } from '../../../api/v1alpha1/restoreRequest.ts';
-import { validate } from '../../../api/v1alpha1/parse.ts';
+
+import { buildResource } from '../../../api/v1alpha1/parse.ts';
 import { Testbed, testbedConfig } from '../../../test/env/testbed.ts';
 import { openCatalog } from '../../catalog/catalog.ts';
 import { keyMatcher } from '../../components/documentLibrary/patterns.ts';
@@ -25,7 +24,8 @@ import { verifyBackup } from '../../engine/verify/verify.ts';
 import { lineLogger } from '../../observability/logger.ts';
 import type { ObjectStore } from '../../providers/types.ts';
 import { exitCodes } from '../errors.ts';
-import { formatDuration, progressPrinter } from '../output.ts';
+import { progressPrinter } from '../output.ts';
+import { humanDuration } from '../../engine/units.ts';
 import { toolVersion, type GlobalOptions } from '../session.ts';
 
 const SOURCE_BUCKET = 'liferay-retail-prd-dl';
@@ -191,23 +191,19 @@ async function runDemo(
     `sample application "retail/prd": database retail_prd (3 tables), bucket ${SOURCE_BUCKET} with ${app.originals} originals (${humanBytes(app.bytes)}) and ${app.renditions} generated renditions`,
   );
 
-  const request = validate(
-    BackupRequest,
+  const request = buildResource(
+    'BackupRequest',
     {
-      apiVersion: 'backup.liferay.cloud/v1alpha1',
-      kind: 'BackupRequest',
-      metadata: { name: 'retail-prd-demo' },
-      spec: {
-        projectId: 'retail',
-        environment: 'prd',
-        database: { type: 'dump', instanceId: 'retail-prd-db' },
-        documentLibrary: {
-          sourceBucket: SOURCE_BUCKET,
-          destinationBucket: BACKUP_BUCKET,
-          excludeGeneratedFiles: true,
-        },
+      projectId: 'retail',
+      environment: 'prd',
+      database: { type: 'dump', instanceId: 'retail-prd-db' },
+      documentLibrary: {
+        sourceBucket: SOURCE_BUCKET,
+        destinationBucket: BACKUP_BUCKET,
+        excludeGeneratedFiles: true,
       },
     },
+    { name: 'retail-prd-demo' },
     'demo BackupRequest',
   );
   const backup = await runBackup(ctx, request);
@@ -215,7 +211,7 @@ async function runDemo(
   const { header } = backup;
   const backupBytes = header.database.size + header.documentLibrary.totalSize;
   out(
-    `backup ${header.backupId}: Succeeded in ${formatDuration(backup.durationMs / 1000)} (${humanBytes((backupBytes * 1000) / Math.max(backup.durationMs, 1))}/s)`,
+    `backup ${header.backupId}: Succeeded in ${humanDuration(backup.durationMs / 1000)} (${humanBytes((backupBytes * 1000) / Math.max(backup.durationMs, 1))}/s)`,
   );
   out(
     `  database: pg_dump ${humanBytes(header.database.artifact?.uncompressedSize ?? 0)} → ${humanBytes(header.database.size)} zstd`,
@@ -229,35 +225,31 @@ async function runDemo(
   const report = await verifyBackup(ctx, header.backupId, { deep: true });
   progressDone();
   out(
-    `verify --deep: ${report.ok ? 'OK' : 'FAILED'} — ${report.objectsChecked} documents and the dump re-hashed in ${formatDuration((Date.now() - verifyStarted) / 1000)}`,
+    `verify --deep: ${report.ok ? 'OK' : 'FAILED'} — ${report.objectsChecked} documents and the dump re-hashed in ${humanDuration((Date.now() - verifyStarted) / 1000)}`,
   );
   for (const p of report.problems) out(`  BAD ${p.object}: ${p.problem}`);
   if (!report.ok) return exitCodes.integrity;
 
   const restore = await runRestore(
     ctx,
-    validate(
-      RestoreRequest,
+    buildResource(
+      'RestoreRequest',
       {
-        apiVersion: 'backup.liferay.cloud/v1alpha1',
-        kind: 'RestoreRequest',
-        metadata: { name: 'retail-clone' },
-        spec: {
-          projectId: 'retail',
-          environment: 'prd',
-          source: { backupId: header.backupId },
-          target: {
-            database: { instanceId: 'retail-clone-db', databaseName: 'retail_clone' },
-            documentLibrary: { bucket: CLONE_BUCKET },
-          },
+        projectId: 'retail',
+        environment: 'prd',
+        source: { backupId: header.backupId },
+        target: {
+          database: { instanceId: 'retail-clone-db', databaseName: 'retail_clone' },
+          documentLibrary: { bucket: CLONE_BUCKET },
         },
       },
+      { name: 'retail-clone' },
       'demo RestoreRequest',
     ),
   );
   progressDone();
   out(
-    `restore ${restore.restoreId}: Succeeded in ${formatDuration(restore.durationMs / 1000)} → database retail_clone, bucket ${CLONE_BUCKET}`,
+    `restore ${restore.restoreId}: Succeeded in ${humanDuration(restore.durationMs / 1000)} → database retail_clone, bucket ${CLONE_BUCKET}`,
   );
 
   const equal = await proveEqual(

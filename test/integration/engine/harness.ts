@@ -7,7 +7,7 @@ import pg from 'pg';
 import { afterAll, beforeAll } from 'vitest';
 import { BackupRequest } from '../../../api/v1alpha1/backupRequest.ts';
 import { RestoreRequest } from '../../../api/v1alpha1/restoreRequest.ts';
-import { validate } from '../../../api/v1alpha1/parse.ts';
+import { buildResource } from '../../../api/v1alpha1/parse.ts';
 import { openCatalog, type Catalog } from '../../../src/catalog/catalog.ts';
 import { parseConfig, type Config } from '../../../src/config/config.ts';
 import type { EngineContext } from '../../../src/engine/context.ts';
@@ -78,24 +78,20 @@ export function backupRequest(
   overrides: Record<string, unknown> = {},
   name?: string,
 ): BackupRequest {
-  return validate(
-    BackupRequest,
+  return buildResource(
+    'BackupRequest',
     {
-      apiVersion: 'backup.liferay.cloud/v1alpha1',
-      kind: 'BackupRequest',
-      metadata: name === undefined ? {} : { name },
-      spec: {
-        projectId: 'retail',
-        environment: 'prd',
-        database: { type: 'dump', instanceId: 'retail-prd-db' },
-        documentLibrary: {
-          sourceBucket: app.sourceBucket,
-          destinationBucket: app.backupBucket,
-          excludeGeneratedFiles: true,
-        },
-        ...overrides,
+      projectId: 'retail',
+      environment: 'prd',
+      database: { type: 'dump', instanceId: 'retail-prd-db' },
+      documentLibrary: {
+        sourceBucket: app.sourceBucket,
+        destinationBucket: app.backupBucket,
+        excludeGeneratedFiles: true,
       },
+      ...overrides,
     },
+    name === undefined ? {} : { name },
     'test BackupRequest',
   );
 }
@@ -104,25 +100,21 @@ export function restoreRequest(
   backupId: string,
   target: { databaseName: string; bucket: string; prefix?: string },
 ): RestoreRequest {
-  return validate(
-    RestoreRequest,
+  return buildResource(
+    'RestoreRequest',
     {
-      apiVersion: 'backup.liferay.cloud/v1alpha1',
-      kind: 'RestoreRequest',
-      metadata: {},
-      spec: {
-        projectId: 'retail',
-        environment: 'prd',
-        source: { backupId },
-        target: {
-          database: { instanceId: 'retail-clone-db', databaseName: target.databaseName },
-          documentLibrary: {
-            bucket: target.bucket,
-            ...(target.prefix === undefined ? {} : { prefix: target.prefix }),
-          },
+      projectId: 'retail',
+      environment: 'prd',
+      source: { backupId },
+      target: {
+        database: { instanceId: 'retail-clone-db', databaseName: target.databaseName },
+        documentLibrary: {
+          bucket: target.bucket,
+          ...(target.prefix === undefined ? {} : { prefix: target.prefix }),
         },
       },
     },
+    {},
     'test RestoreRequest',
   );
 }
