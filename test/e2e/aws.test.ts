@@ -1,7 +1,9 @@
 // The seed-001 example BackupRequest, unchanged, through the CLI on the aws provider (defaulted:
 // the request names none and neither does the project): RDS snapshot in moto, documents and
 // manifest in MinIO, catalog row Succeeded; then a RestoreRequest → a NEW instance in moto and
-// a new bucket in MinIO holding the same documents.
+// a new bucket in MinIO holding the same documents. The same request with `database.type: dump`
+// (pg_dump through the instance's endpoint override, the test bed PostgreSQL) and its
+// RestoreRequest into a NEW database on that instance: identical data.
 import {
   CreateDBInstanceCommand,
   DeleteDBInstanceCommand,
@@ -23,7 +25,16 @@ import { cliIn } from '../env/runCli.ts';
 import { listAll, sha256Of } from '../../src/components/documentLibrary/copy.ts';
 import { StoreRegistry } from '../../src/engine/stores.ts';
 import { parseConfig } from '../../src/config/config.ts';
-import { deleteBucket, installCrds, kubeConfig, s3Client, testbed } from '../env/fixtures.ts';
+import {
+  deleteBucket,
+  installCrds,
+  kubeConfig,
+  s3Client,
+  testbed,
+  uniqueName,
+  withPg,
+} from '../env/fixtures.ts';
+import { dropDatabase, dumpText } from '../integration/engine/harness.ts';
 import { openCatalog, type Catalog } from '../../src/catalog/catalog.ts';
 import { Controller } from '../../src/controller/controller.ts';
 import { silentLogger } from '../../src/observability/logger.ts';
@@ -296,5 +307,127 @@ describe('the same seed-001 BackupRequest through the controller on the real API
     const created = (await rds().send(new DescribeDBInstancesCommand({ DBInstanceIdentifier: clone })))
       .DBInstances?.[0];
     expect(created?.DBInstanceStatus).toBe('available');
+  });
+});
+
+describe('seed-001 with database.type dump on the aws provider through the CLI', () => {
+  const dumpWork = mkdtempSync(join(tmpdir(), 'lc2-aws-dump-e2e-'));
+  const dumpCli = cliIn(dumpWork);
+  const names = {
+    sourceDb: uniqueName('lportal').replace(/-/g, '_'),
+    cloneDb: uniqueName('lportal_clone').replace(/-/g, '_'),
+    source: uniqueName('dl'),
+    backups: uniqueName('backups'),
+    restore: uniqueName('restore'),
+  };
+  const dumpBackupId = 'retail-prd-backup-20251109-150000';
+
+  beforeAll(async () => {
+    const bed = testbed();
+    const { minioStore, database } = testbedConfig(bed);
+    const cfg = {
+      stores: { minio: minioStore },
+      projects: {
+        retail: {
+          aws: {
+            region: bed.rds.region,
+            accessKeyId: { env: 'LC2_E2E_AWS_KEY' },
+            secretAccessKey: { env: 'LC2_E2E_AWS_SECRET' },
+            endpoints: { rds: bed.rds.endpoint },
+          },
+          // the RDS instance, reached through the configured endpoint override (the test bed)
+          databases: { [instance]: database(names.sourceDb) },
+          buckets: Object.fromEntries([names.source, names.backups, names.restore].map((b) => [b, 'minio'])),
+        },
+      },
+    };
+    writeFileSync(join(dumpWork, 'lc2-backup.yaml'), JSON.stringify(cfg));
+    await withPg('postgres', (c) => c.query(`CREATE DATABASE "${names.sourceDb}"`));
+    await withPg(names.sourceDb, async (c) => {
+      await c.query(`CREATE TABLE dlfileentry (id bigint PRIMARY KEY, title text NOT NULL, dlkey text NOT NULL);
+        CREATE SEQUENCE counter_seq START 20097;`);
+      await c.query(
+        `INSERT INTO dlfileentry SELECT g, 'Report ' || g, 'document_library/20097/' || g FROM generate_series(1, 500) g`,
+      );
+      await c.query(`SELECT nextval('counter_seq')`);
+    });
+    const s3 = s3Client();
+    for (const bucket of [names.source, names.backups])
+      await s3.send(new CreateBucketCommand({ Bucket: bucket }));
+    const store = new StoreRegistry(parseConfig(cfg, 'e2e dump')).get('minio');
+    for (const [key, body] of documents) await store.put(names.source, key, body, { size: body.length });
+
+    const request = parse(readFileSync(seed, 'utf8')) as {
+      metadata: Record<string, unknown>;
+      spec: Record<string, Record<string, unknown>>;
+    };
+    request.metadata = { ...request.metadata, name: dumpBackupId };
+    request.spec.database = { ...request.spec.database, type: 'dump' };
+    const { destinationPrefix: _prefix, ...documentLibrary } = request.spec.documentLibrary ?? {};
+    request.spec.documentLibrary = {
+      ...documentLibrary,
+      sourceBucket: names.source,
+      destinationBucket: names.backups,
+    };
+    writeFileSync(join(dumpWork, 'backup.yaml'), JSON.stringify(request));
+    writeFileSync(
+      join(dumpWork, 'restore.yaml'),
+      JSON.stringify({
+        apiVersion: 'backup.liferay.cloud/v1alpha1',
+        kind: 'RestoreRequest',
+        metadata: { name: 'retail-prd-restore-dump', namespace: 'proj-retail-prd' },
+        spec: {
+          projectId: 'retail',
+          environment: 'prd',
+          source: { backupId: dumpBackupId },
+          target: {
+            database: { instanceId: instance, databaseName: names.cloneDb },
+            documentLibrary: { bucket: names.restore },
+          },
+        },
+      }),
+    );
+  });
+
+  afterAll(async () => {
+    for (const bucket of [names.source, names.backups, names.restore])
+      await deleteBucket(s3Client(), bucket).catch(() => undefined);
+    await dropDatabase(names.sourceDb);
+    await dropDatabase(names.cloneDb);
+    rmSync(dumpWork, { recursive: true, force: true });
+  });
+
+  it('backs up with pg_dump, restores into a new database on the instance: data and documents identical', async () => {
+    const backup = dumpCli('backup', '-f', join(dumpWork, 'backup.yaml'));
+    expect(backup.stderr + backup.stdout).toContain(`backup ${dumpBackupId}: Succeeded`);
+    expect(backup.code).toBe(0);
+    const list = dumpCli('list', '--json', '--project', 'retail');
+    expect(JSON.parse(list.stdout)).toEqual([
+      expect.objectContaining({
+        backupId: dumpBackupId,
+        state: 'Succeeded',
+        provider: 'aws',
+        dbType: 'dump',
+      }),
+    ]);
+    expect(dumpCli('verify', '--deep', dumpBackupId).stdout).toContain(`verify --deep ${dumpBackupId}: OK`);
+
+    const restore = dumpCli('restore', '-f', join(dumpWork, 'restore.yaml'));
+    expect(restore.stderr + restore.stdout).toContain(`of ${dumpBackupId}: Succeeded`);
+    expect(restore.code).toBe(0);
+    expect(await dumpText(names.cloneDb)).toBe(await dumpText(names.sourceDb));
+    const store = new StoreRegistry(
+      parseConfig(JSON.parse(readFileSync(join(dumpWork, 'lc2-backup.yaml'), 'utf8')), 'e2e dump'),
+    ).get('minio');
+    const restored = new Map<string, string>();
+    for await (const o of listAll({ store, bucket: names.restore, prefix: '' }))
+      restored.set(o.key, await sha256Of(await store.get(names.restore, o.key)));
+    expect(restored).toEqual(
+      new Map(
+        [...documents]
+          .filter(([k]) => !k.includes('/thumbnails/'))
+          .map(([k, body]) => [k, createHash('sha256').update(body).digest('hex')]),
+      ),
+    );
   });
 });

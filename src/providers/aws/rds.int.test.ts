@@ -1,14 +1,8 @@
 // RdsSnapshots against the moto server's RDS API, through the real AWS SDK: snapshots with
 // ownership tags, adoption on retry, refusals of other projects' resources before any change,
-// waits, deletion, restores into a new instance, the errors users meet; role assumption
-// through moto's STS.
-import {
-  CreateDBInstanceCommand,
-  CreateDBParameterGroupCommand,
-  DescribeDBInstancesCommand,
-  DescribeDBSnapshotsCommand,
-  RDSClient,
-} from '@aws-sdk/client-rds';
+// waits, deletion, restores into a new instance (in a DB subnet group over EC2 subnets, with
+// security and parameter groups), the errors users meet; role assumption through moto's STS.
+import { CreateDBInstanceCommand, DescribeDBSnapshotsCommand, RDSClient } from '@aws-sdk/client-rds';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -17,6 +11,11 @@ import { testbed, uniqueName } from '../../../test/env/fixtures.ts';
 import { motoServer } from '../../../test/env/peers.ts';
 import { startProcess, stopProcess, waitReady } from '../../../test/env/process.ts';
 import { freePort } from '../../../test/env/testbed.ts';
+import {
+  createRestoreNetwork,
+  expectedPlacement,
+  placementOf,
+} from '../../../test/integration/aws/network.ts';
 import { NotFoundError, PolicyError, ValidationError } from '../../errors/index.ts';
 import { ownershipTags } from '../types.ts';
 import { awsCredentials } from './credentials.ts';
@@ -148,17 +147,16 @@ describe('RdsSnapshots on moto', () => {
     expect((await snapshots().getSnapshot(snapshotId))?.status).toBe('available');
   });
 
-  it('restores into a NEW instance with the configured class, security groups and parameter group', async () => {
-    const parameterGroup = uniqueName('retail-pg15');
-    await rdsClient().send(
-      new CreateDBParameterGroupCommand({
-        DBParameterGroupName: parameterGroup,
-        DBParameterGroupFamily: 'postgres15',
-        Description: 'restores',
-      }),
-    );
+  it('restores into a NEW instance in the configured subnet group, security groups and parameter group', async () => {
+    // the network as an account has it: VPC + subnets (EC2), DB subnet group, parameter group
+    const network = await createRestoreNetwork(uniqueName('retail'));
     const rds = snapshots({
-      restore: { instanceClass: 'db.t3.large', securityGroups: ['sg-0retail'], parameterGroup },
+      restore: {
+        instanceClass: 'db.t3.large',
+        subnetGroup: network.subnetGroup,
+        securityGroups: [network.securityGroupId],
+        parameterGroup: network.parameterGroup,
+      },
     });
     const clone = `${instance}-clone`;
     const restoreTags = { ...tags(backupId), [ownershipTags.restoreId]: 'r1' };
@@ -167,11 +165,9 @@ describe('RdsSnapshots on moto', () => {
     const ready = await rds.waitForInstance(clone);
     expect(ready.status).toBe('available');
     expect(ready.tags).toEqual(restoreTags);
-    const raw = (await rdsClient().send(new DescribeDBInstancesCommand({ DBInstanceIdentifier: clone })))
-      .DBInstances?.[0];
-    expect(raw?.DBInstanceClass).toBe('db.t3.large');
-    expect(raw?.VpcSecurityGroups?.map((g) => g.VpcSecurityGroupId)).toEqual(['sg-0retail']);
-    expect(raw?.DBParameterGroups?.map((g) => g.DBParameterGroupName)).toEqual([parameterGroup]);
+    expect(await placementOf(clone)).toEqual(expectedPlacement(network, 'db.t3.large'));
+    // the source instance is untouched: it stays where it was created
+    expect(await placementOf(instance)).toMatchObject({ instanceClass: 'db.t3.micro', subnetIds: [] });
 
     // a retried restore adopts its instance; a live instance is never restored over
     expect((await rds.restoreInstance({ snapshotId, instanceId: clone, tags: restoreTags })).adopted).toBe(

@@ -1,8 +1,9 @@
 // The engine on the AWS provider: RDS snapshots in the moto server, documents in MinIO, the
 // catalog in PGlite. A snapshot backup → manifest + catalog row → verify → restore into a NEW
-// instance and a new bucket; a failed backup removes its snapshot; `dump` on aws looks the
-// endpoint up (or takes the configured override); no credential ever reaches an error or the
-// catalog.
+// instance (in the project's DB subnet group, security group and parameter group, built through
+// EC2 and RDS on moto) and a new bucket; a failed backup removes its snapshot; `dump` on aws
+// looks the endpoint up (or takes the configured override) for the backup and for its restore
+// into a new database; no credential ever reaches an error or the catalog.
 import {
   CreateDBInstanceCommand,
   DeleteDBSnapshotCommand,
@@ -10,7 +11,7 @@ import {
   RDSClient,
 } from '@aws-sdk/client-rds';
 import { createHash } from 'node:crypto';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { listAll, sha256Of } from '../../../src/components/documentLibrary/copy.ts';
 import { parseConfig, type Config } from '../../../src/config/config.ts';
 import { runBackup, type BackupResult } from '../../../src/engine/backup/backup.ts';
@@ -18,11 +19,22 @@ import type { EngineContext } from '../../../src/engine/context.ts';
 import { SnapshotRegistry } from '../../../src/engine/databases.ts';
 import { runRestore } from '../../../src/engine/restore/restore.ts';
 import { StoreRegistry } from '../../../src/engine/stores.ts';
+import type { RdsSnapshots } from '../../../src/providers/aws/rds.ts';
 import { verifyBackup } from '../../../src/engine/verify/verify.ts';
 import { NotFoundError, PolicyError, ValidationError } from '../../../src/errors/index.ts';
 import { testbed, uniqueName } from '../../env/fixtures.ts';
 import { testbedConfig } from '../../env/testbed.ts';
-import { backupRequest, generatedKeys, restoreRequest, useApp } from '../engine/harness.ts';
+import {
+  backupRequest,
+  dropDatabase,
+  dumpText,
+  generatedKeys,
+  restoreRequest,
+  storedHashes,
+  expectedHashes,
+  useApp,
+} from '../engine/harness.ts';
+import { createRestoreNetwork, expectedPlacement, placementOf, type RestoreNetwork } from './network.ts';
 
 const app = useApp({ objects: 16 });
 // the canary is the AWS secret key the configuration names: it must never surface
@@ -31,13 +43,14 @@ const instance = uniqueName('retail-prd').slice(0, 50);
 const missing = `${instance}-gone`;
 let ctx: EngineContext;
 let config: Config;
+let network: RestoreNetwork;
 
 function rds(): RDSClient {
   const { endpoint, region, accessKeyId, secretAccessKey } = testbed().rds;
   return new RDSClient({ endpoint, region, credentials: { accessKeyId, secretAccessKey } });
 }
 
-function awsConfig(databaseHost?: string): Config {
+function awsConfig(databaseHost?: string, role: { roleArn?: string; externalId?: string } = {}): Config {
   const bed = testbed();
   const { minioStore, database } = testbedConfig(bed);
   process.env.LC2_TEST_AWS_KEY = 'AKIATESTBED';
@@ -54,7 +67,13 @@ function awsConfig(databaseHost?: string): Config {
             accessKeyId: { env: 'LC2_TEST_AWS_KEY' },
             secretAccessKey: { env: 'LC2_TEST_AWS_SECRET' },
             endpoints: { rds: bed.rds.endpoint, sts: bed.rds.endpoint },
-            restore: { instanceClass: 'db.t3.small', securityGroups: ['sg-0retail'] },
+            ...role,
+            restore: {
+              instanceClass: 'db.t3.small',
+              subnetGroup: network.subnetGroup,
+              securityGroups: [network.securityGroupId],
+              parameterGroup: network.parameterGroup,
+            },
           },
           databases: {
             // no host: a snapshot needs none, a dump looks the endpoint up (or takes the override)
@@ -94,6 +113,7 @@ beforeAll(async () => {
       MasterUserPassword: 'not-a-real-secret',
     }),
   );
+  network = await createRestoreNetwork(uniqueName('retail'));
   config = awsConfig();
   ctx = contextFor(config);
 });
@@ -143,7 +163,7 @@ describe('engine on the aws provider (RDS on moto, S3 on MinIO)', () => {
     expect(again.adopted).toBe(true);
   });
 
-  it('restores into a NEW instance (configured class and security groups) and a new bucket', async () => {
+  it('restores into a NEW instance (class, subnet group, security group, parameter group) and a new bucket', async () => {
     const clone = `${instance}-clone`;
     const request = restoreRequest(backup.header.backupId, {
       databaseName: 'unused',
@@ -157,8 +177,7 @@ describe('engine on the aws provider (RDS on moto, S3 on MinIO)', () => {
 
     const raw = (await rds().send(new DescribeDBInstancesCommand({ DBInstanceIdentifier: clone })))
       .DBInstances?.[0];
-    expect(raw?.DBInstanceClass).toBe('db.t3.small');
-    expect(raw?.VpcSecurityGroups?.map((g) => g.VpcSecurityGroupId)).toEqual(['sg-0retail']);
+    expect(await placementOf(clone)).toEqual(expectedPlacement(network, 'db.t3.small'));
     expect(raw?.TagList).toContainEqual({ Key: 'lc2-backup/restore-id', Value: result.restoreId });
 
     const restored = new Map<string, string>();
@@ -232,6 +251,22 @@ describe('engine on the aws provider (RDS on moto, S3 on MinIO)', () => {
     expect(await app.catalog.getBackup(name)).toMatchObject({ state: 'Failed' });
   });
 
+  it("assumes the project's role (aws.roleArn, externalId; STS at aws.endpoints.sts) for its RDS calls", async () => {
+    const roleCtx = contextFor(
+      awsConfig(undefined, {
+        roleArn: 'arn:aws:iam::123456789012:role/lc2-backup-retail',
+        externalId: 'retail-7f3a',
+      }),
+    );
+    const provider = roleCtx.snapshots?.get('retail') as RdsSnapshots;
+    expect((await provider.describeInstance(instance)).status).toBe('available');
+    // moto's STS handed out temporary credentials; the configured keys only signed AssumeRole
+    const identity = await provider.client.config.credentials();
+    expect(identity.accessKeyId).toMatch(/^ASIA/);
+    expect(identity.secretAccessKey).not.toBe(canary);
+    expect(identity.sessionToken).toBeTruthy();
+  });
+
   it('names a missing RDS instance, and no credential reaches the error or the catalog', async () => {
     const name = 'retail-prd-backup-20250102-050607';
     const error = (await runBackup(
@@ -252,6 +287,19 @@ describe('engine on the aws provider (RDS on moto, S3 on MinIO)', () => {
 });
 
 describe('dump on the aws provider', () => {
+  const dumpBackupId = 'retail-prd-backup-20250103-020202';
+  const cloneDb = uniqueName('aws_dump_clone').replace(/-/g, '_');
+  afterAll(async () => {
+    await dropDatabase(cloneDb);
+  });
+
+  /** A RestoreRequest of the dump backup into a new database on the project's instance. */
+  function dumpRestore(databaseName: string, prefix: string): ReturnType<typeof restoreRequest> {
+    const request = restoreRequest(dumpBackupId, { databaseName, bucket: app.cloneBucket, prefix });
+    request.spec.target.database = { instanceId: instance, databaseName };
+    return request;
+  }
+
   it('looks the endpoint up with DescribeDBInstances when no host is configured', async () => {
     const error = (await runBackup(
       ctx,
@@ -274,11 +322,7 @@ describe('dump on the aws provider', () => {
     const dumpCtx = contextFor(awsConfig(testbed().postgres.host));
     const result = await runBackup(
       dumpCtx,
-      backupRequest(
-        app,
-        { database: { type: 'dump', instanceId: instance } },
-        'retail-prd-backup-20250103-020202',
-      ),
+      backupRequest(app, { database: { type: 'dump', instanceId: instance } }, dumpBackupId),
     );
     expect(result.header).toMatchObject({
       provider: 'aws',
@@ -290,5 +334,44 @@ describe('dump on the aws provider', () => {
       provider: 'aws',
       dbType: 'dump',
     });
+  });
+
+  it("restores the dump into a NEW database on the instance's endpoint, found with DescribeDBInstances", async () => {
+    // no host configured: the restore asks RDS (moto) for the endpoint; moto's name does not
+    // resolve, so the connection error carries the looked-up endpoint, and nothing is left behind
+    const name = `${cloneDb}_lookup`;
+    const error = (await runRestore(ctx, dumpRestore(name, 'lookup')).catch((e: unknown) => e)) as Error;
+    expect(error.message).toMatch(
+      new RegExp(
+        `database instance "${instance}" \\(.*@${instance}\\.[a-z0-9]+\\.us-east-1\\.rds\\.amazonaws\\.com:5432/${name}\\)`,
+      ),
+    );
+    const restores = await app.catalog.listRestores({ backupId: dumpBackupId });
+    expect(restores.map((r) => [r.targetDatabase, r.state])).toEqual([[name, 'Failed']]);
+    for (const text of [error.message, String(error), JSON.stringify(error), JSON.stringify(restores)]) {
+      expect(text).not.toContain(canary);
+      expect(text).not.toContain(testbed().postgres.password);
+    }
+    expect(await storedHashes(app.store, app.cloneBucket, 'lookup/')).toEqual(new Map());
+  });
+
+  it('restores the dump into a NEW database through the endpoint override: data and documents identical', async () => {
+    const restoreCtx = contextFor(awsConfig(testbed().postgres.host));
+    const result = await runRestore(restoreCtx, dumpRestore(cloneDb, 'dump'));
+    expect(result.database).toEqual({ instanceId: instance, databaseName: cloneDb });
+    expect(await dumpText(cloneDb)).toBe(await dumpText(app.sourceDb));
+    const restored = await storedHashes(app.store, app.cloneBucket, 'dump/');
+    expect(new Map([...restored].map(([k, v]) => [k.replace(/^dump\//, ''), v]))).toEqual(
+      expectedHashes(app),
+    );
+    expect(await app.catalog.getRestore(result.restoreId)).toMatchObject({
+      state: 'Succeeded',
+      targetDbInstanceId: instance,
+      targetDatabase: cloneDb,
+    });
+    // the live database is never the target: a second restore into the same name is refused
+    await expect(runRestore(restoreCtx, dumpRestore(cloneDb, 'again'))).rejects.toThrow(
+      `spec.target.database.databaseName: database "${cloneDb}" already exists on instance "${instance}"; restores go into a new database: choose another name`,
+    );
   });
 });
