@@ -35,6 +35,8 @@ export const BackupRequestSpec = z.strictObject({
   provider: Provider.optional(),
   database: DatabaseBackupSpec,
   documentLibrary: DocumentLibraryBackupSpec,
+  /** What deleting this request does to the stored backup: keep it (Retain) or remove it (Delete). */
+  deletionPolicy: z.enum(['Retain', 'Delete']).default('Retain'),
 });
 
 export const BackupRequestStatus = z.strictObject({

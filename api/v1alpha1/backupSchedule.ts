@@ -20,8 +20,19 @@ export const BackupScheduleSpec = z.strictObject({
     .string()
     .regex(cronPattern, 'must be a five-field cron expression like "0 2 * * *"')
     .default('0 2 * * *'),
+  /** IANA time zone of the schedule (CronJob timeZone), e.g. "Europe/Madrid"; default UTC. */
+  timeZone: z
+    .string()
+    .regex(
+      /^[A-Za-z][A-Za-z0-9_+-]*(\/[A-Za-z0-9_+-]+)*$/,
+      'must be an IANA time zone such as "Europe/Madrid"',
+    )
+    .optional(),
   suspend: z.boolean().default(false),
   template: z.strictObject({ spec: BackupRequestSpec }),
+  /** Finished BackupRequests of this schedule kept in the API server (the catalog keeps all). */
+  successfulHistoryLimit: z.number().int().min(0).max(100).default(3),
+  failedHistoryLimit: z.number().int().min(0).max(100).default(1),
   retention: RetentionPolicy.default({ keepDaily: 7, keepWeekly: 4, keepMonthly: 6 }),
 });
 
@@ -29,6 +40,8 @@ export const BackupScheduleStatus = z.strictObject({
   lastScheduleTime: z.string().optional(),
   lastSuccessfulTime: z.string().optional(),
   lastBackupId: z.string().optional(),
+  /** The CronJob that fires this schedule. */
+  cronJob: z.string().optional(),
   observedGeneration: z.number().int().optional(),
   conditions: z.array(Condition).optional(),
 });

@@ -44,6 +44,7 @@ describe('BackupRequest schema', () => {
         destinationPrefix: 'retail/prd/20251109-143000/dl',
         excludeGeneratedFiles: true,
       },
+      deletionPolicy: 'Retain',
     });
     expect(req.spec.provider).toBeUndefined();
     expect(req.status?.documentLibrary?.objectCount).toBe(12453);
@@ -59,7 +60,7 @@ describe('BackupRequest schema', () => {
   it('rejects an unknown field, naming its path and the allowed fields', () => {
     const msg = errorOf(() => parseResource('BackupRequest', minimal(`${good}\n  databse: {}`)));
     expect(msg).toContain(
-      'spec.databse: unknown field (allowed in spec: projectId, environment, provider, database, documentLibrary)',
+      'spec.databse: unknown field (allowed in spec: projectId, environment, provider, database, documentLibrary, deletionPolicy)',
     );
   });
 

@@ -8,6 +8,7 @@ import { ValidationError } from '../errors/index.ts';
 import { CatalogUnavailableError, defaultCatalogUrl, openCatalog, openPgliteCatalog } from './catalog.ts';
 import { describeCatalog } from './catalogSuite.ts';
 import { lockFileName } from './dirLock.ts';
+import { latestSchemaVersion, migrations } from './migrations.ts';
 import { describePgTarget, redact } from './sql.ts';
 
 // One in-memory database for the whole suite: creating a PGlite instance takes seconds.
@@ -29,7 +30,7 @@ describe('embedded catalog on disk', { timeout: 120_000 }, () => {
       const dir = join(dataHome, 'lc2-backup', 'catalog');
       const first = await openCatalog(undefined, { env });
       expect(first.description).toBe(`embedded catalog in ${dir}`);
-      expect(first.schema.applied).toEqual([1]);
+      expect(first.schema.applied).toEqual(migrations.map((m) => m.version));
       await first.recordBackupStarted({
         backupId: 'retail-prd-backup-1',
         projectId: 'retail',
@@ -47,7 +48,7 @@ describe('embedded catalog on disk', { timeout: 120_000 }, () => {
 
       const reopened = await openCatalog(`pglite://${dir}`);
       try {
-        expect(reopened.schema).toEqual({ from: 1, to: 1, applied: [] });
+        expect(reopened.schema).toEqual({ from: latestSchemaVersion, to: latestSchemaVersion, applied: [] });
         expect(await reopened.getBackup('retail-prd-backup-1')).toMatchObject({
           state: 'Succeeded',
           dlObjectCount: 3,

@@ -14,8 +14,9 @@
 //   answer). failure: Pending/InProgress/Failed → Failed.
 // - Anything else out of Succeeded, Failed or ManifestMissing throws CatalogStateError: a
 //   terminal state never changes silently.
-// - markManifestMissing: Succeeded/ManifestMissing → ManifestMissing; upsertFromManifest:
-//   anything but Failed → Succeeded (a manifest is written only when a backup completed).
+// - markManifestMissing: Succeeded/ManifestMissing → ManifestMissing; markDeleted: any
+//   terminal state → Deleted; upsertFromManifest: anything but Failed or Deleted → Succeeded
+//   (a manifest is written only when a backup completed).
 import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
 import type { PGlite } from '@electric-sql/pglite';
@@ -76,6 +77,8 @@ export interface Catalog {
   recordBackupFailed(backupId: string, reason: string): Promise<BackupRecord>;
   /** `catalog rebuild` found this Succeeded backup's row but not its manifest in the bucket. */
   markManifestMissing(backupId: string): Promise<BackupRecord>;
+  /** The stored backup was removed on request (deletionPolicy: Delete): any terminal state → Deleted. */
+  markDeleted(backupId: string): Promise<BackupRecord>;
   getBackup(backupId: string): Promise<BackupRecord | undefined>;
   /** Newest first (by the time the row was recorded, or the manifest's start time for a rebuilt row). */
   listBackups(filter?: BackupFilter): Promise<BackupRecord[]>;
@@ -142,7 +145,12 @@ export async function openCatalog(
           '(percent-encode special characters in the password)',
       );
     }
-    return openPostgresCatalog({ ...options.pool, connectionString: target });
+    // pg lets the URL's (absent) password override the pool's: put a separate password into the URL
+    const password = options.pool?.password;
+    const withPassword = new URL(target);
+    if (typeof password === 'string' && withPassword.password === '')
+      withPassword.password = encodeURIComponent(password);
+    return openPostgresCatalog({ ...options.pool, connectionString: withPassword.toString() });
   }
   const scheme = /^[a-z][a-z0-9+.-]*:/i.exec(target)?.[0] ?? '(none)';
   throw new ValidationError(
@@ -177,7 +185,7 @@ async function openOn(db: SqlDatabase): Promise<Catalog> {
 type State = BackupRecord['state'];
 type Start = BackupStart | RestoreStart;
 
-const terminal: readonly State[] = ['Succeeded', 'Failed', 'ManifestMissing'];
+const terminal: readonly State[] = ['Succeeded', 'Failed', 'ManifestMissing', 'Deleted'];
 const defaultLimit = 100;
 const maxLimit = 10_000;
 
@@ -352,6 +360,14 @@ class SqlCatalog implements Catalog {
     });
   }
 
+  markDeleted(backupId: string): Promise<BackupRecord> {
+    return this.#transition(backupTable, backupId, {
+      what: 'a deletion',
+      from: ['Succeeded', 'Failed', 'ManifestMissing', 'Deleted'],
+      set: () => [['state', 'Deleted']],
+    });
+  }
+
   getBackup(backupId: string): Promise<BackupRecord | undefined> {
     return this.#get(backupTable, backupId);
   }
@@ -388,7 +404,8 @@ class SqlCatalog implements Catalog {
         row = await this.#mustLock(tx, backupTable, id);
       }
       assertSameRequest(backupTable, id, row, manifest);
-      if (stateOf(row) === 'Failed') return { outcome: 'keptFailed', backup: decode(backupTable, row) };
+      if (stateOf(row) === 'Failed' || stateOf(row) === 'Deleted')
+        return { outcome: 'keptFailed', backup: decode(backupTable, row) };
       if (!changes(row, succeeded)) return { outcome: 'unchanged', backup: decode(backupTable, row) };
       await assertCrFree(tx, backupTable, id, manifest);
       return {

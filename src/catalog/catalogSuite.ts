@@ -90,7 +90,7 @@ export function describeCatalog(name: string, open: () => Promise<Catalog>): voi
     });
 
     it('applies the schema on first open and nothing on re-open, keeping the rows', async () => {
-      expect(catalog.schema).toEqual({ from: 0, to: latestSchemaVersion, applied: [1] });
+      expect(catalog.schema).toEqual({ from: 0, to: latestSchemaVersion, applied: [1, 2] });
       const p = project();
       await catalog.recordBackupStarted(backup(p, 1));
       const again = await open();
@@ -402,6 +402,21 @@ export function describeCatalog(name: string, open: () => Promise<Catalog>): voi
       const older = manifest(p, 4, { startTime: new Date('2020-01-01T00:00:00Z') });
       await catalog.upsertFromManifest(older);
       expect(ids(await catalog.listBackups({ projectId: p })).at(-1)).toBe(older.backupId);
+    });
+
+    it('marks a backup deleted on request; a manifest found later does not bring it back', async () => {
+      const p = project();
+      const { backupId } = backup(p, 1);
+      await catalog.recordBackupStarted(backup(p, 2));
+      await expect(catalog.markDeleted(backup(p, 2).backupId)).rejects.toThrow(CatalogStateError);
+      await catalog.upsertFromManifest(manifest(p, 1));
+      expect(await catalog.markDeleted(backupId)).toMatchObject({ state: 'Deleted' });
+      expect(await catalog.markDeleted(backupId)).toMatchObject({ state: 'Deleted' });
+      expect(await catalog.upsertFromManifest(manifest(p, 1))).toMatchObject({
+        outcome: 'keptFailed',
+        backup: { state: 'Deleted' },
+      });
+      expect(ids(await catalog.listBackups({ projectId: p, state: 'Deleted' }))).toEqual([backupId]);
     });
 
     it('marks a backup whose manifest is gone, and brings it back when the manifest is found', async () => {

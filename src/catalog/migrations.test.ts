@@ -13,7 +13,7 @@ describe('catalog migrations', { timeout: 60_000 }, () => {
   });
 
   it('applies every migration once, recording each in schema_migrations', async () => {
-    expect(await migrate(db)).toEqual({ from: 0, to: latestSchemaVersion, applied: [1] });
+    expect(await migrate(db)).toEqual({ from: 0, to: latestSchemaVersion, applied: [1, 2] });
     expect(await migrate(db)).toEqual({ from: latestSchemaVersion, to: latestSchemaVersion, applied: [] });
     const rows = await db.query('SELECT version, name, applied_at FROM schema_migrations ORDER BY version');
     expect(rows.map((r) => r.version)).toEqual(migrations.map((m) => m.version));
@@ -38,7 +38,7 @@ describe('catalog migrations', { timeout: 60_000 }, () => {
     try {
       await expect(migrate(db)).rejects.toThrow(CatalogSchemaError);
       await expect(migrate(db)).rejects.toThrow(
-        /schema version 99, newer than this lc2-backup knows \(1\): upgrade/,
+        /schema version 99, newer than this lc2-backup knows \(2\): upgrade/,
       );
     } finally {
       await db.query('DELETE FROM schema_migrations WHERE version = 99');
@@ -48,17 +48,17 @@ describe('catalog migrations', { timeout: 60_000 }, () => {
   it('rolls back every pending migration when one of them fails', async () => {
     const list: Migration[] = [
       ...migrations,
-      { version: 2, name: 'good', sql: 'CREATE TABLE good_one (a INT); CREATE TABLE good_two (b INT);' },
-      { version: 3, name: 'bad', sql: 'ALTER TABLE no_such_table ADD COLUMN c INT' },
+      { version: 3, name: 'good', sql: 'CREATE TABLE good_one (a INT); CREATE TABLE good_two (b INT);' },
+      { version: 4, name: 'bad', sql: 'ALTER TABLE no_such_table ADD COLUMN c INT' },
     ];
-    await expect(migrate(db, list)).rejects.toThrow(/migration 3 \(bad\) .* failed, nothing was changed/);
+    await expect(migrate(db, list)).rejects.toThrow(/migration 4 \(bad\) .* failed, nothing was changed/);
     const [row] = await db.query(
       `SELECT to_regclass('good_one') IS NULL AS gone, (SELECT MAX(version) FROM schema_migrations) AS version`,
     );
-    expect(row).toEqual({ gone: true, version: 1 });
+    expect(row).toEqual({ gone: true, version: latestSchemaVersion });
   });
 
   it('refuses a list with gaps or out of order', async () => {
-    await expect(migrate(db, [{ version: 2, name: 'x', sql: 'SELECT 1' }])).rejects.toThrow(/out of order/);
+    await expect(migrate(db, [{ version: 3, name: 'x', sql: 'SELECT 1' }])).rejects.toThrow(/out of order/);
   });
 });

@@ -106,8 +106,17 @@ CREATE INDEX idx_restore_state ON restore_requests(state);
 CREATE INDEX idx_restore_created_at ON restore_requests(created_at DESC);
 `;
 
+// A BackupRequest deleted with deletionPolicy: Delete removes its stored backup; the row stays
+// as history in state Deleted.
+const deletedState = `
+ALTER TABLE backup_requests DROP CONSTRAINT backup_state;
+ALTER TABLE backup_requests ADD CONSTRAINT backup_state
+    CHECK (state IN ('Pending', 'InProgress', 'Succeeded', 'Failed', 'ManifestMissing', 'Deleted'));
+`;
+
 export const migrations: readonly Migration[] = [
   { version: 1, name: 'backup and restore history', sql: initial },
+  { version: 2, name: 'backups deleted on request', sql: deletedState },
 ];
 
 export const latestSchemaVersion = migrations.length;

@@ -53,7 +53,7 @@ export const backupTable: Table<BackupRecord> = {
     ...requestColumns,
     backupId: text('backup_id'),
     provider: text('provider', 50),
-    state: oneOf('state', ['Pending', 'InProgress', 'Succeeded', 'Failed', 'ManifestMissing']),
+    state: oneOf('state', ['Pending', 'InProgress', 'Succeeded', 'Failed', 'ManifestMissing', 'Deleted']),
     dbType: oneOf('db_type', ['snapshot', 'dump']),
     dbInstanceId: text('db_instance_id'),
     dbSnapshotId: text('db_snapshot_id'),

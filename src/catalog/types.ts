@@ -1,8 +1,11 @@
 // The catalog's records and inputs, camelCase here and snake_case in SQL (see rows.ts).
 // A column that holds NULL is `null` in a record; an input field left out is not written.
 
-/** Pending → InProgress → Succeeded | Failed; ManifestMissing: see `Catalog.markManifestMissing`. */
-export type BackupState = 'Pending' | 'InProgress' | 'Succeeded' | 'Failed' | 'ManifestMissing';
+/**
+ * Pending → InProgress → Succeeded | Failed; ManifestMissing: see `Catalog.markManifestMissing`;
+ * Deleted: see `Catalog.markDeleted`.
+ */
+export type BackupState = 'Pending' | 'InProgress' | 'Succeeded' | 'Failed' | 'ManifestMissing' | 'Deleted';
 export type RestoreState = 'Pending' | 'InProgress' | 'Succeeded' | 'Failed';
 export type DbBackupType = 'snapshot' | 'dump';
 

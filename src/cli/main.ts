@@ -14,6 +14,7 @@ import {
   verifyCommand,
 } from './commands/data.ts';
 import { controllerCommand } from './commands/controller.ts';
+import { fireScheduleCommand } from './commands/worker.ts';
 import { demoCommand } from './commands/demo.ts';
 import { toolVersion, type GlobalOptions } from './session.ts';
 
@@ -129,18 +130,22 @@ export function buildProgram(
     .description(
       'watch BackupRequests in the cluster (KUBECONFIG or in-cluster) and drive each to Succeeded or Failed',
     )
-    .option('--concurrency <n>', 'backups in flight at once', '4')
-    .action(async (o: { concurrency: string }) =>
-      run((signal) => controllerCommand({ ...globals(), concurrency: o.concurrency }, signal)),
+    .option('--concurrency <n>', 'requests reconciled at once by this process', '4')
+    .option('--leader-elect', 'run as one of several replicas: only the holder of the leader Lease works')
+    .option('--identity <id>', 'this replica in the leader Lease (default: host name + random suffix)')
+    .action(async (o: { concurrency: string; leaderElect?: boolean; identity?: string }) =>
+      run((signal) => controllerCommand({ ...globals(), ...o }, signal)),
     );
 
-  program
+  const worker = program
     .command('worker')
-    .description('run one step as a Kubernetes Job (not implemented yet)')
-    .action(() => {
-      process.stderr.write('lc2-backup worker: not implemented yet\n');
-      process.exitCode = exitCodes.failure;
-    });
+    .description('what runs inside the Kubernetes Jobs the controller creates');
+  worker
+    .command('fire-schedule')
+    .description("create a BackupRequest from a BackupSchedule's template (the Job of its CronJob)")
+    .requiredOption('--namespace <namespace>', "the BackupSchedule's namespace")
+    .requiredOption('--schedule <name>', 'the BackupSchedule')
+    .action(async (o: { namespace: string; schedule: string }) => run(() => fireScheduleCommand(o)));
   return program;
 }
 

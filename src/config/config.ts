@@ -130,6 +130,37 @@ export const defaultGeneratedPatterns = [
   '**/document_preview/**',
 ];
 
+/** "90s", "30m", "24h", "7d". */
+export const Duration = z
+  .string()
+  .regex(/^\d+[smhd]$/, 'must be a number and a unit s, m, h or d (e.g. "30m", "24h", "7d")');
+
+export function durationMs(value: string): number {
+  const unit = { s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 }[value.slice(-1)] ?? 1000;
+  return Number(value.slice(0, -1)) * unit;
+}
+
+/** The Jobs of `executor: job`: the controller's own image running `lc2-backup worker`. */
+const JobSettings = z.strictObject({
+  image: z.string().min(1).default('lc2-backup:latest'),
+  serviceAccountName: z.string().min(1).default('lc2-backup-worker'),
+  /** Where the worker reads the configuration (a ConfigMap mounted like the controller's). */
+  configMap: z.string().min(1).optional(),
+  cpu: z.string().default('500m'),
+  memory: z.string().default('512Mi'),
+  /** Kills a Job that runs longer (activeDeadlineSeconds). */
+  deadline: Duration.default('6h'),
+  backoffLimit: z.number().int().min(0).max(10).default(1),
+});
+const defaultJobSettings = {
+  image: 'lc2-backup:latest',
+  serviceAccountName: 'lc2-backup-worker',
+  cpu: '500m',
+  memory: '512Mi',
+  deadline: '6h',
+  backoffLimit: 1,
+};
+
 export const Config = z.strictObject({
   /** pglite://<dir>, pglite://memory, or postgresql://user@host/db (password from catalogPassword). */
   catalog: z.string().optional(),
@@ -140,10 +171,27 @@ export const Config = z.strictObject({
     .strictObject({
       /** Backups running at once per project, unless the project sets its own. */
       projectConcurrency: z.number().int().min(1).max(64).default(2),
-      /** The namespace of the Leases that hold the per-project slots (they outlive a restart). */
+      /** Backups running at once across all projects. */
+      globalConcurrency: z.number().int().min(1).max(1024).default(10),
+      /** The namespace of the Leases (slots, leader election); they outlive a restart. */
       namespace: z.string().min(1).default('lc2-backup'),
+      /** Where data moves: in the controller process, or in a Kubernetes Job per request. */
+      executor: z.enum(['inProcess', 'job']).default('inProcess'),
+      job: JobSettings.default(defaultJobSettings),
+      /**
+       * How long a finished request stays in the API server once it is recorded in the catalog
+       * ("30m", "24h", "7d"); the catalog keeps the history.
+       */
+      finishedTTL: Duration.default('24h'),
     })
-    .default({ projectConcurrency: 2, namespace: 'lc2-backup' }),
+    .default({
+      projectConcurrency: 2,
+      globalConcurrency: 10,
+      namespace: 'lc2-backup',
+      executor: 'inProcess',
+      job: defaultJobSettings,
+      finishedTTL: '24h',
+    }),
   engine: z
     .strictObject({
       concurrency: z.number().int().min(1).max(256).default(16),

@@ -5,20 +5,37 @@
 import { BackupRequest } from '../../api/v1alpha1/backupRequest.ts';
 import { validate } from '../../api/v1alpha1/parse.ts';
 import { runBackup, type BackupResult } from '../engine/backup/backup.ts';
+import { deleteBackup } from '../engine/backup/delete.ts';
+import { archiveBackup } from '../engine/history.ts';
 import { humanBytes, type EngineContext } from '../engine/context.ts';
 import { humanDuration } from '../engine/units.ts';
 import { backupIdentity } from '../format/layout.ts';
 import type { Logger } from '../observability/logger.ts';
 import { markFailed, progressWriter, readyCondition } from './requestStatus.ts';
 import { requireProjectNamespace } from './tenancy.ts';
+import { Lifecycle, type Requeue } from './lifecycle.ts';
 import { terminalStates, type Resource, type Resources } from './resources.ts';
 import type { ProjectSlots, SlotDecision } from './slots.ts';
 
-/** Per-project concurrency: the slots, each project's limit, and its waiting requests in order. */
+/**
+ * Per-project concurrency: the slots, each project's limit, and its waiting requests in order;
+ * then the global limit (a second pool, taken after the project's slot).
+ */
 export interface SlotPolicy {
   manager: ProjectSlots;
   limitFor: (project: string) => number;
   waiting: (project: string) => string[];
+  global?: { manager: ProjectSlots; limit: number };
+}
+
+export interface BackupReconcilerOptions {
+  progressIntervalMs?: number;
+  slots?: SlotPolicy;
+  /** How long a finished, archived request stays in the API server (default 24 h). */
+  ttlMs?: number;
+  /** How soon archival is retried while the catalog is unreachable. */
+  retryMs?: number;
+  onBacklog?: (pending: number, oldestMs: number | undefined) => void;
 }
 
 const plural = 'backuprequests';
@@ -56,23 +73,37 @@ export class BackupReconciler {
   private readonly log: Logger;
   private readonly progressIntervalMs: number;
   private readonly slots: SlotPolicy | undefined;
+  readonly lifecycle: Lifecycle;
 
-  constructor(
-    resources: Resources,
-    engine: EngineContext,
-    options: { progressIntervalMs?: number; slots?: SlotPolicy } = {},
-  ) {
+  constructor(resources: Resources, engine: EngineContext, options: BackupReconcilerOptions = {}) {
     this.resources = resources;
     this.engine = engine;
     this.log = engine.log;
     this.progressIntervalMs = options.progressIntervalMs ?? 2000;
     this.slots = options.slots;
+    this.lifecycle = new Lifecycle(
+      resources,
+      {
+        plural,
+        archive: (resource) => this.archive(resource),
+        onDelete: (resource) => this.removeStoredBackup(resource),
+      },
+      {
+        ttlMs: options.ttlMs ?? 24 * 3_600_000,
+        ...(options.retryMs === undefined ? {} : { retryMs: options.retryMs }),
+        log: engine.log,
+        ...(options.onBacklog ? { onBacklog: options.onBacklog } : {}),
+      },
+    );
   }
 
-  async reconcile(key: string): Promise<{ requeueAfterMs: number } | undefined> {
+  async reconcile(key: string): Promise<Requeue> {
     const [namespace = '', name = ''] = key.split('/');
     const resource = await this.resources.get(plural, namespace, name);
-    if (!resource || terminalStates.has(resource.status?.state ?? '')) return undefined;
+    if (!resource) return undefined;
+    if (resource.metadata.deletionTimestamp !== undefined) return this.lifecycle.finalize(resource);
+    if (terminalStates.has(resource.status?.state ?? '')) return this.lifecycle.finished(resource);
+    if (!(await this.lifecycle.ensureFinalizer(resource))) return { requeueAfterMs: 0 };
     let request: BackupRequest;
     try {
       request = validate(BackupRequest, { ...resource, status: undefined }, `BackupRequest ${key}`);
@@ -81,27 +112,91 @@ export class BackupReconciler {
       await this.fail(resource, err);
       return undefined;
     }
+    if (!this.slots) {
+      await this.run(resource, request);
+      return undefined;
+    }
+    return this.runInSlot(resource, request, this.slots);
+  }
+
+  private async runInSlot(resource: Resource, request: BackupRequest, slots: SlotPolicy): Promise<Requeue> {
+    const key = `${resource.metadata.namespace}/${resource.metadata.name}`;
     const project = request.spec.projectId;
-    if (this.slots) {
-      const limit = this.slots.limitFor(project);
-      const decision = await this.slots.manager.acquire(project, limit, key, this.slots.waiting(project));
-      if (!decision.acquired) {
-        await this.waitForSlot(resource, project, decision);
-        return { requeueAfterMs: 1000 };
+    const limit = slots.limitFor(project);
+    const decision = await slots.manager.acquire(project, limit, key, slots.waiting(project));
+    if (!decision.acquired) {
+      await this.waitForSlot(resource, `project ${project}'s`, decision);
+      return { requeueAfterMs: 1000 };
+    }
+    const global = slots.global;
+    try {
+      if (global) {
+        const overall = await global.manager.acquire('global', global.limit, key, [key]);
+        if (!overall.acquired) {
+          await this.waitForSlot(resource, 'the global', overall);
+          return { requeueAfterMs: 1000 };
+        }
       }
       try {
         await this.run(resource, request);
       } finally {
-        await this.slots.manager.release(project, limit, key);
+        await global?.manager.release('global', global.limit, key);
       }
-      return undefined;
+    } finally {
+      await slots.manager.release(project, limit, key);
     }
-    await this.run(resource, request);
     return undefined;
   }
 
-  private async waitForSlot(resource: Resource, project: string, decision: SlotDecision): Promise<void> {
-    const message = `waiting for a slot: ${decision.busy} of project ${project}'s ${decision.limit} running; position ${decision.position ?? 1} in line`;
+  /** The catalog row of a finished (or deleted unfinished) request. */
+  private async archive(resource: Resource): Promise<void> {
+    const status = resource.status ?? {};
+    const request = this.parsed(resource);
+    if (request === undefined || typeof status.backupId !== 'string') return;
+    const started = typeof status.startTime === 'string' ? new Date(status.startTime) : new Date();
+    const completed =
+      typeof status.completionTime === 'string' ? new Date(status.completionTime) : new Date();
+    await archiveBackup(this.engine, request, {
+      state: status.state === 'Succeeded' ? 'Succeeded' : 'Failed',
+      backupId: status.backupId,
+      startTime: started,
+      completionTime: completed,
+      reason: terminalStates.has(status.state ?? '')
+        ? typeof status.message === 'string'
+          ? status.message
+          : 'failed'
+        : 'the BackupRequest was deleted before the backup finished',
+    });
+  }
+
+  /** deletionPolicy: Delete removes the stored backup when the request is deleted. */
+  private async removeStoredBackup(resource: Resource): Promise<void> {
+    const request = this.parsed(resource);
+    const { backupId, startTime } = resource.status ?? {};
+    if (request?.spec.deletionPolicy !== 'Delete' || typeof backupId !== 'string') return;
+    const started = typeof startTime === 'string' ? new Date(startTime) : new Date();
+    const deleted = await deleteBackup(this.engine, request, started);
+    this.log.info(`deleted the stored backup ${backupId} (deletionPolicy: Delete)`, {
+      namespace: resource.metadata.namespace,
+      name: resource.metadata.name,
+      objects: deleted.removedObjects,
+    });
+  }
+
+  private parsed(resource: Resource): BackupRequest | undefined {
+    try {
+      return validate(
+        BackupRequest,
+        { ...resource, status: undefined },
+        `BackupRequest ${resource.metadata.name}`,
+      );
+    } catch {
+      return undefined; // an invalid request never ran: nothing to record or remove
+    }
+  }
+
+  private async waitForSlot(resource: Resource, pool: string, decision: SlotDecision): Promise<void> {
+    const message = `waiting for a slot: ${decision.busy} of ${pool} ${decision.limit} running; position ${decision.position ?? 1} in line`;
     await this.resources.updateStatus(plural, resource.metadata, (current) => {
       if (current.status?.state === 'Pending' && current.status.message === message) return undefined;
       return {
@@ -163,6 +258,15 @@ export class BackupReconciler {
       );
       this.log.info(`backup ${backupId} succeeded`, { namespace: ref.namespace, name: ref.name });
     } catch (err) {
+      if (this.engine.signal?.aborted === true) {
+        // this replica lost leadership (or is shutting down hard): the request stays InProgress
+        // and the next leader resumes it, adopting what finished
+        this.log.warn(`backup ${backupId} stopped: ${String(this.engine.signal.reason)}`, {
+          namespace: ref.namespace,
+          name: ref.name,
+        });
+        return;
+      }
       await this.fail(resource, err, started);
     }
   }

@@ -11,12 +11,14 @@ import {
   type KubernetesObject,
 } from '@kubernetes/client-node';
 import { group, version } from '../../api/v1alpha1/common.ts';
+import { durationMs } from '../config/config.ts';
 import type { EngineContext } from '../engine/context.ts';
 import { BackupReconciler, type SlotPolicy } from './backupReconciler.ts';
 import { WorkQueue } from './queue.ts';
 import { Resources, terminalStates, type Resource } from './resources.ts';
 import { ProjectSlots } from './slots.ts';
 import { RestoreReconciler } from './restoreReconciler.ts';
+import { ScheduleReconciler } from './scheduleReconciler.ts';
 
 export interface ControllerOptions {
   kubeConfig: KubeConfig;
@@ -24,6 +26,10 @@ export interface ControllerOptions {
   /** Requests in flight at once across all projects. */
   concurrency?: number;
   progressIntervalMs?: number;
+  /** How soon archival is retried while the catalog is unreachable (default 10 s). */
+  archiveRetryMs?: number;
+  /** Told how many finished requests wait for the catalog, and for how long the oldest. */
+  onBacklog?: (pending: number, oldestMs: number | undefined) => void;
 }
 
 type Watched = Informer<KubernetesObject> & ObjectCache<KubernetesObject>;
@@ -38,13 +44,26 @@ export class Controller {
   constructor(options: ControllerOptions) {
     this.options = options;
     const resources = new Resources(options.kubeConfig);
-    const settings = { progressIntervalMs: options.progressIntervalMs };
+    const { controller } = options.engine.config;
+    const settings = {
+      progressIntervalMs: options.progressIntervalMs,
+      ttlMs: durationMs(controller.finishedTTL),
+      ...(options.archiveRetryMs === undefined ? {} : { retryMs: options.archiveRetryMs }),
+    };
     const slots = this.slotPolicy(resources);
-    const backups = new BackupReconciler(resources, options.engine, { ...settings, slots });
+    const backups = new BackupReconciler(resources, options.engine, {
+      ...settings,
+      slots,
+      ...(options.onBacklog ? { onBacklog: options.onBacklog } : {}),
+    });
     const restores = new RestoreReconciler(resources, options.engine, settings);
+    const schedules = new ScheduleReconciler(resources, options.kubeConfig, options.engine, (request) =>
+      backups.lifecycle.expire(request),
+    );
     const reconcilers: Record<string, Reconciler> = {
       backuprequests: (key) => backups.reconcile(key),
       restorerequests: (key) => restores.reconcile(key),
+      backupschedules: (key) => schedules.reconcile(key),
     };
     this.queue = new WorkQueue(
       (key) => {
@@ -65,13 +84,17 @@ export class Controller {
   /** Per-project slots in Leases; the waiting line comes from the BackupRequest informer's cache. */
   private slotPolicy(resources: Resources): SlotPolicy {
     const { config } = this.options.engine;
-    const manager = new ProjectSlots(this.options.kubeConfig, config.controller.namespace, async (holder) => {
+    const holderActive = async (holder: string): Promise<boolean> => {
       const [namespace = '', name = ''] = holder.split('/');
       const held = await resources.get('backuprequests', namespace, name);
       return held !== undefined && !terminalStates.has(held.status?.state ?? '');
-    });
+    };
+    const { kubeConfig } = this.options;
+    const manager = new ProjectSlots(kubeConfig, config.controller.namespace, holderActive);
+    const global = new ProjectSlots(kubeConfig, config.controller.namespace, holderActive, 'lc2-limit');
     return {
       manager,
+      global: { manager: global, limit: config.controller.globalConcurrency },
       limitFor: (project) => config.projects[project]?.concurrency ?? config.controller.projectConcurrency,
       waiting: (project) =>
         (this.informers[0]?.list() ?? [])
@@ -114,7 +137,9 @@ export class Controller {
 
   async start(): Promise<void> {
     await Promise.all(this.informers.map((i) => i.start()));
-    this.options.engine.log.info('controller started: watching backuprequests and restorerequests');
+    this.options.engine.log.info(
+      'controller started: watching backuprequests, restorerequests and backupschedules',
+    );
   }
 
   async stop(): Promise<void> {

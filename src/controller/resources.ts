@@ -9,6 +9,7 @@ import {
   type KubeConfig,
 } from '@kubernetes/client-node';
 import { apiVersion, group, version } from '../../api/v1alpha1/common.ts';
+import { httpCode } from './kube.ts';
 
 export interface Resource {
   apiVersion: string;
@@ -20,18 +21,17 @@ export interface Resource {
     resourceVersion?: string;
     generation?: number;
     creationTimestamp?: string;
+    deletionTimestamp?: string;
     labels?: Record<string, string>;
+    annotations?: Record<string, string>;
+    finalizers?: string[];
+    ownerReferences?: { kind: string; name: string; uid: string }[];
   };
   spec: unknown;
   status?: Record<string, unknown> & { state?: string };
 }
 
 export const terminalStates = new Set(['Succeeded', 'Failed']);
-
-function httpCode(err: unknown): number | undefined {
-  const code = (err as { code?: unknown }).code;
-  return typeof code === 'number' ? code : undefined;
-}
 
 export class Resources {
   private readonly custom: CustomObjectsApi;
@@ -55,6 +55,21 @@ export class Resources {
       if (httpCode(err) === 404) return undefined;
       throw err;
     }
+  }
+
+  /** The resources of a kind in a namespace that carry the given labels. */
+  async list(plural: string, namespace: string, labels: Record<string, string>): Promise<Resource[]> {
+    const labelSelector = Object.entries(labels)
+      .map(([k, v]) => `${k}=${v}`)
+      .join(',');
+    const list = (await this.custom.listNamespacedCustomObject({
+      group,
+      version,
+      namespace,
+      plural,
+      labelSelector,
+    })) as { items: Resource[] };
+    return list.items;
   }
 
   /**
@@ -89,6 +104,54 @@ export class Resources {
       }
     }
     throw new Error(`status of ${plural} ${ref.namespace}/${ref.name}: too many conflicting writers`);
+  }
+
+  /**
+   * Merge-patches metadata (finalizers, annotations) conditionally on the resourceVersion read;
+   * false when the resource changed or went away meanwhile (the caller reconciles again).
+   */
+  async patchMetadata(
+    plural: string,
+    current: Resource,
+    metadata: Pick<Resource['metadata'], 'finalizers' | 'annotations'>,
+  ): Promise<boolean> {
+    try {
+      await this.custom.patchNamespacedCustomObject(
+        {
+          group,
+          version,
+          plural,
+          namespace: current.metadata.namespace,
+          name: current.metadata.name,
+          body: { metadata: { resourceVersion: current.metadata.resourceVersion, ...metadata } },
+        },
+        setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
+      );
+      return true;
+    } catch (err) {
+      if (httpCode(err) === 409 || httpCode(err) === 404) return false;
+      throw err;
+    }
+  }
+
+  /** Deletes exactly the object read (uid and resourceVersion preconditions); false if it changed. */
+  async delete(plural: string, current: Resource): Promise<boolean> {
+    try {
+      await this.custom.deleteNamespacedCustomObject({
+        group,
+        version,
+        plural,
+        namespace: current.metadata.namespace,
+        name: current.metadata.name,
+        body: {
+          preconditions: { uid: current.metadata.uid, resourceVersion: current.metadata.resourceVersion },
+        },
+      });
+      return true;
+    } catch (err) {
+      if (httpCode(err) === 409 || httpCode(err) === 404) return false;
+      throw err;
+    }
   }
 
   /** Records an Event on the resource; an Event that cannot be written is not worth failing for. */

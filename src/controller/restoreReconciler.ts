@@ -5,11 +5,13 @@
 import { RestoreRequest } from '../../api/v1alpha1/restoreRequest.ts';
 import { validate } from '../../api/v1alpha1/parse.ts';
 import type { EngineContext } from '../engine/context.ts';
+import { archiveRestore } from '../engine/history.ts';
 import { runRestore, type RestoreResult } from '../engine/restore/restore.ts';
 import { humanDuration } from '../engine/units.ts';
 import type { Logger } from '../observability/logger.ts';
 import { markFailed, progressWriter, readyCondition } from './requestStatus.ts';
 import { requireProjectNamespace } from './tenancy.ts';
+import { Lifecycle, type Requeue } from './lifecycle.ts';
 import { terminalStates, type Resource, type Resources } from './resources.ts';
 
 const plural = 'restorerequests';
@@ -42,18 +44,35 @@ export class RestoreReconciler {
   private readonly engine: EngineContext;
   private readonly log: Logger;
   private readonly progressIntervalMs: number;
+  readonly lifecycle: Lifecycle;
 
-  constructor(resources: Resources, engine: EngineContext, options: { progressIntervalMs?: number } = {}) {
+  constructor(
+    resources: Resources,
+    engine: EngineContext,
+    options: { progressIntervalMs?: number; ttlMs?: number; retryMs?: number } = {},
+  ) {
     this.resources = resources;
     this.engine = engine;
     this.log = engine.log;
     this.progressIntervalMs = options.progressIntervalMs ?? 2000;
+    this.lifecycle = new Lifecycle(
+      resources,
+      { plural, archive: (resource) => this.archive(resource) },
+      {
+        ttlMs: options.ttlMs ?? 24 * 3_600_000,
+        ...(options.retryMs === undefined ? {} : { retryMs: options.retryMs }),
+        log: engine.log,
+      },
+    );
   }
 
-  async reconcile(key: string): Promise<undefined> {
+  async reconcile(key: string): Promise<Requeue> {
     const [namespace = '', name = ''] = key.split('/');
     const resource = await this.resources.get(plural, namespace, name);
-    if (!resource || terminalStates.has(resource.status?.state ?? '')) return undefined;
+    if (!resource) return undefined;
+    if (resource.metadata.deletionTimestamp !== undefined) return this.lifecycle.finalize(resource);
+    if (terminalStates.has(resource.status?.state ?? '')) return this.lifecycle.finished(resource);
+    if (!(await this.lifecycle.ensureFinalizer(resource))) return { requeueAfterMs: 0 };
     if (resource.status?.state === 'InProgress') {
       const err = interrupted(resource.spec as RestoreRequest['spec']);
       await markFailed(this.resources, resource, err, { plural, otherwise: 'Interrupted' });
@@ -69,6 +88,25 @@ export class RestoreReconciler {
     }
     await this.run(resource, request);
     return undefined;
+  }
+
+  /** The catalog row of a finished restore (the engine wrote it unless the catalog was down). */
+  private async archive(resource: Resource): Promise<void> {
+    const status = resource.status ?? {};
+    const spec = resource.spec as Partial<RestoreRequest['spec']>;
+    if (typeof status.restoreId !== 'string' || typeof status.backupId !== 'string') return;
+    if (spec.projectId === undefined || spec.environment === undefined) return;
+    await archiveRestore(this.engine, {
+      state: status.state === 'Succeeded' ? 'Succeeded' : 'Failed',
+      restoreId: status.restoreId,
+      backupId: status.backupId,
+      projectId: spec.projectId,
+      environment: spec.environment,
+      crName: resource.metadata.name,
+      crNamespace: resource.metadata.namespace,
+      startTime: typeof status.startTime === 'string' ? new Date(status.startTime) : new Date(),
+      reason: typeof status.message === 'string' ? status.message : undefined,
+    });
   }
 
   private async run(resource: Resource, request: RestoreRequest): Promise<void> {

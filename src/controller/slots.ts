@@ -1,21 +1,10 @@
 // Per-project concurrency held in the API server, so a controller restart keeps it: slot i of
 // project p is the Lease `lc2-slot-<p>-<i>` whose holderIdentity is the request that runs in
 // it. A slot whose holder is gone or finished is taken over. Waiting requests are served in
-// creation order.
+// creation order. The global limit is a second pool of the same kind (`lc2-limit-global-<i>`),
+// taken after the project's slot.
 import { CoordinationV1Api, type KubeConfig, type V1Lease } from '@kubernetes/client-node';
-
-function httpCode(err: unknown): number | undefined {
-  const code = (err as { code?: unknown }).code;
-  return typeof code === 'number' ? code : undefined;
-}
-
-/**
- * A Lease's MicroTime wants six fractional digits; client-node would send a Date with three
- * (and the API server refuses it), but passes a string through unchanged.
- */
-function microTime(): Date {
-  return new Date().toISOString().replace(/\.(\d{3})Z$/, '.$1000Z') as unknown as Date;
-}
+import { httpCode, microTime } from './kube.ts';
 
 export interface SlotDecision {
   acquired: boolean;
@@ -32,14 +21,23 @@ export class ProjectSlots {
   /** Whether the request holding a slot still needs it (it exists and is not finished). */
   private readonly holderActive: (holder: string) => Promise<boolean>;
 
-  constructor(kc: KubeConfig, namespace: string, holderActive: (holder: string) => Promise<boolean>) {
+  private readonly prefix: string;
+
+  /** `prefix` names the pool's Leases: `<prefix>-<project>-<i>` (default lc2-slot). */
+  constructor(
+    kc: KubeConfig,
+    namespace: string,
+    holderActive: (holder: string) => Promise<boolean>,
+    prefix = 'lc2-slot',
+  ) {
+    this.prefix = prefix;
     this.api = kc.makeApiClient(CoordinationV1Api);
     this.namespace = namespace;
     this.holderActive = holderActive;
   }
 
   private leaseName(project: string, i: number): string {
-    return `lc2-slot-${project}-${i}`;
+    return `${this.prefix}-${project}-${i}`;
   }
 
   private async read(name: string): Promise<V1Lease | undefined> {

@@ -21,6 +21,11 @@ export interface EngineContext {
   initiator?: string;
   /** Tool version recorded in the manifest. */
   toolVersion?: string;
+  /**
+   * The controller's mode: an unreachable catalog is logged and the run goes on (the controller
+   * archives the outcome later). The CLI leaves it off: there the catalog is part of the job.
+   */
+  tolerateCatalogOutage?: boolean;
   /** Aborts the work (Ctrl-C, shutdown): the step in flight stops and the run is recorded Failed. */
   signal?: AbortSignal;
 }

@@ -149,7 +149,7 @@ export function verifyCommand(
   });
 }
 
-const states = ['Pending', 'InProgress', 'Succeeded', 'Failed', 'ManifestMissing'];
+const states = ['Pending', 'InProgress', 'Succeeded', 'Failed', 'ManifestMissing', 'Deleted'];
 
 export function listCommand(
   options: GlobalOptions,

@@ -10,6 +10,7 @@ import { EntriesWriter } from '../../format/entries.ts';
 import { encodeManifest, FORMAT_VERSION, type ManifestHeader } from '../../format/manifest.ts';
 import type { ObjectStore } from '../../providers/types.ts';
 import { nowOf, type EngineContext } from '../context.ts';
+import { recordHistory } from '../history.ts';
 import { manifestPath, manifestSummary, readManifest } from '../manifests.ts';
 import { ProgressTracker } from '../progress.ts';
 import { backupDatabase, removeCreatedDatabaseArtifacts, type CreatedDatabaseArtifacts } from './database.ts';
@@ -34,39 +35,42 @@ export async function runBackup(ctx: EngineContext, request: BackupRequest): Pro
     (await destination.head(plan.destination.bucket, plan.layout.manifestKey))
   ) {
     const header = await readManifest(destination, plan.destination.bucket, plan.layout.manifestKey);
-    await ctx.catalog.upsertFromManifest({
-      ...manifestSummary(header, path),
-      ...plan.request,
-    });
+    await recordHistory(ctx, `backup ${plan.backupId}`, () =>
+      ctx.catalog.upsertFromManifest({ ...manifestSummary(header, path), ...plan.request }),
+    );
     ctx.log.info(`backup ${plan.backupId} already completed; adopting its manifest`, { manifest: path });
     return { header, manifestPath: path, adopted: true, durationMs: 0 };
   }
 
-  await ctx.catalog.recordBackupStarted({
-    backupId: plan.backupId,
-    projectId: plan.projectId,
-    environment: plan.environment,
-    ...plan.request,
-    provider: plan.provider,
-    dbType: plan.database.type,
-    dbInstanceId: plan.database.instanceId,
-    dlSourceBucket: plan.source.bucket,
-    dlDestinationBucket: plan.destination.bucket,
-    dlDestinationPrefix: plan.layout.documentsPrefix,
-    dlManifestPath: path,
-    startTime: plan.startedAt,
-  });
+  await recordHistory(ctx, `the start of backup ${plan.backupId}`, () =>
+    ctx.catalog.recordBackupStarted({
+      backupId: plan.backupId,
+      projectId: plan.projectId,
+      environment: plan.environment,
+      ...plan.request,
+      provider: plan.provider,
+      dbType: plan.database.type,
+      dbInstanceId: plan.database.instanceId,
+      dlSourceBucket: plan.source.bucket,
+      dlDestinationBucket: plan.destination.bucket,
+      dlDestinationPrefix: plan.layout.documentsPrefix,
+      dlManifestPath: path,
+      startTime: plan.startedAt,
+    }),
+  );
   const created: CreatedDatabaseArtifacts = {};
   try {
     const header = await execute(ctx, plan, { source, destination }, created);
     const durationMs = Date.now() - plan.startedAt.getTime();
-    await ctx.catalog.recordBackupSucceeded(plan.backupId, {
-      dbSnapshotId: header.database.snapshotId ?? header.database.artifact?.key,
-      dbSnapshotSizeBytes: header.database.size,
-      dlObjectCount: header.documentLibrary.objectCount,
-      dlTotalSizeBytes: header.documentLibrary.totalSize,
-      manifestChecksum: header.checksum.replace(/^sha256:/, ''),
-    });
+    await recordHistory(ctx, `the success of backup ${plan.backupId}`, () =>
+      ctx.catalog.recordBackupSucceeded(plan.backupId, {
+        dbSnapshotId: header.database.snapshotId ?? header.database.artifact?.key,
+        dbSnapshotSizeBytes: header.database.size,
+        dlObjectCount: header.documentLibrary.objectCount,
+        dlTotalSizeBytes: header.documentLibrary.totalSize,
+        manifestChecksum: header.checksum.replace(/^sha256:/, ''),
+      }),
+    );
     return { header, manifestPath: path, adopted: false, durationMs };
   } catch (err) {
     await removePartial(ctx, plan, destination);

@@ -69,7 +69,7 @@ function startController(): Promise<void> {
   const config = {
     ...app.config,
     projects: { ...app.config.projects, retail },
-    controller: { projectConcurrency: 1, namespace: ns.name },
+    controller: { ...app.config.controller, projectConcurrency: 1, namespace: ns.name },
   };
   controller = new Controller({
     kubeConfig: kc,

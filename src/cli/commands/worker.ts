@@ -1,0 +1,76 @@
+// `lc2-backup worker …`: what runs inside Kubernetes Jobs.
+// - `fire-schedule`: the Job of a BackupSchedule's CronJob creates one BackupRequest from the
+//   schedule's template (named <project>-<environment>-backup-<UTC timestamp>, labelled with the
+//   schedule), so the controller takes it from there.
+import { CustomObjectsApi, KubeConfig } from '@kubernetes/client-node';
+import { BackupSchedule } from '../../../api/v1alpha1/backupSchedule.ts';
+import { apiVersion, group, version } from '../../../api/v1alpha1/common.ts';
+import { validate } from '../../../api/v1alpha1/parse.ts';
+import { httpCode } from '../../controller/kube.ts';
+import { scheduleLabel } from '../../controller/scheduleReconciler.ts';
+import { backupTimestamp } from '../../format/layout.ts';
+import { exitCodes } from '../errors.ts';
+
+export interface FireScheduleOptions {
+  namespace: string;
+  schedule: string;
+  /** The time the backup is for (default: now). */
+  now?: Date;
+}
+
+export async function fireScheduleCommand(options: FireScheduleOptions): Promise<number> {
+  const kubeConfig = new KubeConfig();
+  kubeConfig.loadFromDefault();
+  const custom = kubeConfig.makeApiClient(CustomObjectsApi);
+  const { namespace } = options;
+  const ref = `BackupSchedule ${namespace}/${options.schedule}`;
+  let found: unknown;
+  try {
+    found = await custom.getNamespacedCustomObject({
+      group,
+      version,
+      namespace,
+      plural: 'backupschedules',
+      name: options.schedule,
+    });
+  } catch (err) {
+    if (httpCode(err) !== 404) throw err;
+    process.stderr.write(
+      `lc2-backup worker: ${ref} does not exist (deleted since the CronJob fired); nothing to do\n`,
+    );
+    return exitCodes.ok;
+  }
+  const schedule = validate(BackupSchedule, { ...(found as object), status: undefined }, ref);
+  if (schedule.spec.suspend) {
+    process.stderr.write(`lc2-backup worker: ${ref} is suspended; no backup started\n`);
+    return exitCodes.ok;
+  }
+  const { projectId, environment } = schedule.spec.template.spec;
+  const name = `${projectId}-${environment}-backup-${backupTimestamp(options.now ?? new Date())}`;
+  const body = {
+    apiVersion,
+    kind: 'BackupRequest',
+    metadata: {
+      name,
+      namespace,
+      labels: {
+        [scheduleLabel]: options.schedule,
+        'backup.liferay.cloud/project': projectId,
+        'backup.liferay.cloud/environment': environment,
+      },
+    },
+    spec: schedule.spec.template.spec,
+  };
+  try {
+    await custom.createNamespacedCustomObject({ group, version, namespace, plural: 'backuprequests', body });
+  } catch (err) {
+    // a retried Job in the same second finds its own request: done
+    if (httpCode(err) !== 409) throw err;
+    process.stderr.write(
+      `lc2-backup worker: BackupRequest ${namespace}/${name} exists already; not creating it again\n`,
+    );
+    return exitCodes.ok;
+  }
+  process.stdout.write(`created BackupRequest ${namespace}/${name} from ${ref}\n`);
+  return exitCodes.ok;
+}

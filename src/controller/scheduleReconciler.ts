@@ -1,0 +1,271 @@
+// BackupSchedule → a Kubernetes CronJob (owned by the schedule, so it goes with it) whose Job
+// runs `lc2-backup worker fire-schedule`, which creates a BackupRequest from the template.
+// Kubernetes does the timing (schedule, time zone, suspend, concurrencyPolicy Forbid, missed
+// runs); this reconciler keeps the CronJob in step with the spec, reports the schedule's
+// status from its requests, and keeps only the newest finished requests of the schedule in the
+// API server (like a CronJob's history limits; the catalog keeps them all).
+import { BatchV1Api, type KubeConfig, type V1CronJob } from '@kubernetes/client-node';
+import { BackupSchedule } from '../../api/v1alpha1/backupSchedule.ts';
+import { apiVersion } from '../../api/v1alpha1/common.ts';
+import { validate } from '../../api/v1alpha1/parse.ts';
+import type { Config } from '../config/config.ts';
+import type { Logger } from '../observability/logger.ts';
+import { httpCode } from './kube.ts';
+import type { Requeue } from './lifecycle.ts';
+import { failureReason, readyCondition } from './requestStatus.ts';
+import type { Resource, Resources } from './resources.ts';
+import { requireProjectNamespace } from './tenancy.ts';
+
+export const scheduleLabel = 'backup.liferay.cloud/schedule';
+const plural = 'backupschedules';
+
+/** CronJob names are at most 52 characters (the Job controller appends a suffix). */
+export function cronJobName(schedule: string): string {
+  const name = `lc2-${schedule}`;
+  return name.length <= 52 ? name : name.slice(0, 52).replace(/-+$/, '');
+}
+
+function cronJobSpec(schedule: BackupSchedule, config: Config): V1CronJob['spec'] {
+  const { job } = config.controller;
+  const { name = '', namespace = '' } = schedule.metadata;
+  return {
+    schedule: schedule.spec.schedule,
+    ...(schedule.spec.timeZone === undefined ? {} : { timeZone: schedule.spec.timeZone }),
+    suspend: schedule.spec.suspend,
+    concurrencyPolicy: 'Forbid',
+    startingDeadlineSeconds: 300,
+    successfulJobsHistoryLimit: 1,
+    failedJobsHistoryLimit: 1,
+    jobTemplate: {
+      metadata: { labels: { [scheduleLabel]: name } },
+      spec: {
+        backoffLimit: 2,
+        activeDeadlineSeconds: 600,
+        ttlSecondsAfterFinished: 3600,
+        template: {
+          metadata: { labels: { [scheduleLabel]: name, 'app.kubernetes.io/name': 'lc2-backup-worker' } },
+          spec: {
+            restartPolicy: 'Never',
+            serviceAccountName: job.serviceAccountName,
+            containers: [
+              {
+                name: 'fire',
+                image: job.image,
+                command: [
+                  'lc2-backup',
+                  'worker',
+                  'fire-schedule',
+                  '--namespace',
+                  namespace,
+                  '--schedule',
+                  name,
+                ],
+                resources: { requests: { cpu: '50m', memory: '128Mi' }, limits: { memory: '256Mi' } },
+                securityContext: {
+                  runAsNonRoot: true,
+                  readOnlyRootFilesystem: true,
+                  allowPrivilegeEscalation: false,
+                  capabilities: { drop: ['ALL'] },
+                },
+              },
+            ],
+          },
+        },
+      },
+    },
+  };
+}
+
+/** What of the CronJob the schedule decides; a difference means the CronJob is rewritten. */
+function fingerprint(spec: V1CronJob['spec'] | undefined): string {
+  const pod = spec?.jobTemplate.spec?.template.spec;
+  const container = pod?.containers[0];
+  return JSON.stringify([
+    spec?.schedule,
+    spec?.timeZone ?? null,
+    spec?.suspend ?? false,
+    container?.image,
+    container?.command,
+    pod?.serviceAccountName,
+  ]);
+}
+
+export class ScheduleReconciler {
+  private readonly resources: Resources;
+  private readonly batch: BatchV1Api;
+  private readonly config: Config;
+  private readonly log: Logger;
+  /** Removes a finished, archived request (the backups' lifecycle). */
+  private readonly expire: (request: Resource) => Promise<boolean>;
+
+  constructor(
+    resources: Resources,
+    kubeConfig: KubeConfig,
+    engine: { config: Config; log: Logger },
+    expire: (request: Resource) => Promise<boolean>,
+  ) {
+    this.resources = resources;
+    this.batch = kubeConfig.makeApiClient(BatchV1Api);
+    this.config = engine.config;
+    this.log = engine.log;
+    this.expire = expire;
+  }
+
+  async reconcile(key: string): Promise<Requeue> {
+    const [namespace = '', name = ''] = key.split('/');
+    const resource = await this.resources.get(plural, namespace, name);
+    if (!resource || resource.metadata.deletionTimestamp !== undefined) return undefined;
+    let schedule: BackupSchedule;
+    try {
+      schedule = validate(BackupSchedule, { ...resource, status: undefined }, `BackupSchedule ${key}`);
+      requireProjectNamespace(this.config, schedule.spec.template.spec.projectId, namespace);
+    } catch (err) {
+      const reason = failureReason(err, 'InvalidSchedule');
+      const message = err instanceof Error ? err.message : String(err);
+      await this.setStatus(resource, {
+        conditions: [readyCondition('False', reason, message, resource.metadata.generation)],
+      });
+      await this.resources.event(resource, 'Warning', reason, message);
+      return undefined;
+    }
+    const cronJob = await this.ensureCronJob(resource, schedule);
+    const requests = await this.resources.list('backuprequests', namespace, { [scheduleLabel]: name });
+    await this.trimHistory(requests, schedule);
+    await this.report(resource, schedule, cronJob, requests);
+    // the status follows the schedule's requests and the CronJob: look again in a while
+    return { requeueAfterMs: 30_000 };
+  }
+
+  private async report(
+    resource: Resource,
+    schedule: BackupSchedule,
+    cronJob: V1CronJob,
+    requests: Resource[],
+  ): Promise<void> {
+    const newest = requests
+      .filter((r) => r.status?.state === 'Succeeded')
+      .sort((a, b) => String(b.status?.completionTime).localeCompare(String(a.status?.completionTime)))[0];
+    const lastSchedule = cronJob.status?.lastScheduleTime;
+    await this.setStatus(resource, {
+      cronJob: cronJob.metadata?.name,
+      ...(lastSchedule === undefined ? {} : { lastScheduleTime: new Date(lastSchedule).toISOString() }),
+      ...(newest === undefined
+        ? {}
+        : { lastSuccessfulTime: newest.status?.completionTime, lastBackupId: newest.status?.backupId }),
+      conditions: [
+        readyCondition(
+          'True',
+          schedule.spec.suspend ? 'Suspended' : 'Scheduled',
+          schedule.spec.suspend
+            ? 'suspended: no backups are started'
+            : `backs up on "${schedule.spec.schedule}"${schedule.spec.timeZone === undefined ? ' (UTC)' : ` (${schedule.spec.timeZone})`}`,
+          resource.metadata.generation,
+        ),
+      ],
+    });
+  }
+
+  private async ensureCronJob(resource: Resource, schedule: BackupSchedule): Promise<V1CronJob> {
+    const { namespace, name, uid } = resource.metadata;
+    const cronName = cronJobName(name);
+    const spec = cronJobSpec(schedule, this.config);
+    const body: V1CronJob = {
+      apiVersion: 'batch/v1',
+      kind: 'CronJob',
+      metadata: {
+        name: cronName,
+        namespace,
+        labels: { [scheduleLabel]: name, 'app.kubernetes.io/managed-by': 'lc2-backup' },
+        ownerReferences: [
+          {
+            apiVersion,
+            kind: 'BackupSchedule',
+            name,
+            uid: uid ?? '',
+            controller: true,
+            blockOwnerDeletion: true,
+          },
+        ],
+      },
+      spec,
+    };
+    let current: V1CronJob | undefined;
+    try {
+      current = await this.batch.readNamespacedCronJob({ name: cronName, namespace });
+    } catch (err) {
+      if (httpCode(err) !== 404) throw err;
+    }
+    if (current === undefined) {
+      const created = await this.batch.createNamespacedCronJob({ namespace, body });
+      this.log.info(`created CronJob ${namespace}/${cronName} for BackupSchedule ${name}`);
+      await this.resources.event(
+        resource,
+        'Normal',
+        'CronJobCreated',
+        `CronJob ${cronName} fires "${schedule.spec.schedule}"`,
+      );
+      return created;
+    }
+    if (fingerprint(current.spec) === fingerprint(spec)) return current;
+    const replaced = await this.batch.replaceNamespacedCronJob({
+      name: cronName,
+      namespace,
+      body: {
+        apiVersion: body.apiVersion,
+        kind: body.kind,
+        metadata: {
+          name: cronName,
+          namespace,
+          labels: body.metadata?.labels,
+          ownerReferences: body.metadata?.ownerReferences,
+          resourceVersion: current.metadata?.resourceVersion,
+        },
+        spec,
+      },
+    });
+    this.log.info(`updated CronJob ${namespace}/${cronName} for BackupSchedule ${name}`);
+    await this.resources.event(
+      resource,
+      'Normal',
+      'CronJobUpdated',
+      `CronJob ${cronName} now fires "${schedule.spec.schedule}"${schedule.spec.suspend ? ' (suspended)' : ''}`,
+    );
+    return replaced;
+  }
+
+  /** Keeps the newest N succeeded and M failed requests of the schedule; older archived ones go. */
+  private async trimHistory(requests: Resource[], schedule: BackupSchedule): Promise<void> {
+    const newestFirst = (a: Resource, b: Resource): number =>
+      (b.metadata.creationTimestamp ?? '').localeCompare(a.metadata.creationTimestamp ?? '');
+    const limits = {
+      Succeeded: schedule.spec.successfulHistoryLimit,
+      Failed: schedule.spec.failedHistoryLimit,
+    };
+    for (const [state, keep] of Object.entries(limits)) {
+      const old = requests
+        .filter((r) => r.status?.state === state)
+        .sort(newestFirst)
+        .slice(keep);
+      for (const r of old) await this.expire(r);
+    }
+  }
+
+  private async setStatus(resource: Resource, status: Record<string, unknown>): Promise<void> {
+    // conditions compare by reason and message: a new lastTransitionTime alone is no change
+    const comparable = (value: Record<string, unknown>): string =>
+      JSON.stringify(
+        Object.keys(status).map((k) =>
+          k === 'conditions'
+            ? (value.conditions as { reason?: string; message?: string }[] | undefined)?.map((c) => [
+                c.reason,
+                c.message,
+              ])
+            : value[k],
+        ),
+      );
+    await this.resources.updateStatus(plural, resource.metadata, (current) => {
+      if (comparable(current.status ?? {}) === comparable(status)) return undefined;
+      return { ...status, observedGeneration: resource.metadata.generation };
+    });
+  }
+}

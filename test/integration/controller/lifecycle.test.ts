@@ -1,0 +1,305 @@
+// A request's life around its run, on the real API server: the finalizer, deletion with
+// deletionPolicy Retain and Delete, archival to a PostgreSQL catalog that goes away in the middle
+// (the backup still succeeds; archival catches up once the catalog is back), removal after the
+// time-to-live, the global limit, and leader election between two electors.
+import { createServer, type Server, type Socket, connect } from 'node:net';
+import { setTimeout as sleep } from 'node:timers/promises';
+import {
+  CoordinationV1Api,
+  CustomObjectsApi,
+  PatchStrategy,
+  setHeaderOptions,
+} from '@kubernetes/client-node';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { openCatalog, type Catalog } from '../../../src/catalog/catalog.ts';
+import { Controller } from '../../../src/controller/controller.ts';
+import { LeaderElector } from '../../../src/controller/leader.ts';
+import { archivedAnnotation, finalizer } from '../../../src/controller/lifecycle.ts';
+import { microTime } from '../../../src/controller/kube.ts';
+import { lineLogger } from '../../../src/observability/logger.ts';
+import { installCrds, kubeConfig, testbed, useDatabase, useNamespace } from '../../env/fixtures.ts';
+import { useApp } from '../engine/harness.ts';
+
+const app = useApp({ objects: 6 });
+const ns = useNamespace('life');
+const catalogDb = useDatabase('catalog');
+const kc = kubeConfig();
+const custom = kc.makeApiClient(CustomObjectsApi);
+const group = 'backup.liferay.cloud';
+const version = 'v1alpha1';
+const plural = 'backuprequests';
+
+interface Obj {
+  metadata: { finalizers?: string[]; annotations?: Record<string, string> };
+  status?: { state?: string; backupId?: string; message?: string; reason?: string };
+}
+
+/** A TCP proxy in front of the catalog's PostgreSQL that the test can cut and restore. */
+class Cuttable {
+  private server: Server | undefined;
+  private readonly sockets = new Set<Socket>();
+  private readonly target: { host: string; port: number };
+  port = 0;
+  constructor(target: { host: string; port: number }) {
+    this.target = target;
+  }
+  async open(): Promise<void> {
+    this.server = createServer((client) => {
+      const upstream = connect(this.target.port, this.target.host);
+      for (const s of [client, upstream]) {
+        this.sockets.add(s);
+        s.on('close', () => this.sockets.delete(s));
+        s.on('error', () => undefined);
+      }
+      client.pipe(upstream).pipe(client);
+    });
+    await new Promise<void>((resolve) => this.server?.listen(this.port, '127.0.0.1', resolve));
+    const address = this.server.address();
+    if (address !== null && typeof address === 'object') this.port = address.port;
+  }
+  async cut(): Promise<void> {
+    for (const s of this.sockets) s.destroy();
+    await new Promise((resolve) => this.server?.close(resolve));
+  }
+}
+
+function request(name: string, deletionPolicy: 'Retain' | 'Delete'): Record<string, unknown> {
+  return {
+    apiVersion: `${group}/${version}`,
+    kind: 'BackupRequest',
+    metadata: { name },
+    spec: {
+      projectId: 'retail',
+      environment: 'prd',
+      provider: 'local',
+      deletionPolicy,
+      database: { type: 'dump', instanceId: 'retail-prd-db' },
+      documentLibrary: { sourceBucket: app.sourceBucket, destinationBucket: app.backupBucket },
+    },
+  };
+}
+
+async function get(name: string): Promise<Obj | undefined> {
+  try {
+    return (await custom.getNamespacedCustomObject({
+      group,
+      version,
+      namespace: ns.name,
+      plural,
+      name,
+    })) as Obj;
+  } catch {
+    return undefined;
+  }
+}
+
+async function until<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 60_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await probe();
+    if (value !== undefined) return value;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await sleep(100);
+  }
+}
+
+let proxy: Cuttable;
+let catalog: Catalog;
+let controller: Controller | undefined;
+
+function startController(ttl: string, globalConcurrency = 10): Promise<void> {
+  const retail = { ...app.config.projects.retail, namespaces: [ns.name] } as NonNullable<
+    typeof app.config.projects.retail
+  >;
+  const config = {
+    ...app.config,
+    projects: { ...app.config.projects, retail },
+    controller: { ...app.config.controller, namespace: ns.name, finishedTTL: ttl, globalConcurrency },
+  };
+  controller = new Controller({
+    kubeConfig: kc,
+    engine: { ...app.ctx, config, catalog, tolerateCatalogOutage: true },
+    progressIntervalMs: 100,
+    archiveRetryMs: 300,
+  });
+  return controller.start();
+}
+
+beforeAll(async () => {
+  await installCrds();
+  const { postgres } = testbed();
+  proxy = new Cuttable({ host: postgres.host, port: postgres.port });
+  await proxy.open();
+  const url = `postgresql://${postgres.user}@127.0.0.1:${proxy.port}/${catalogDb.name}`;
+  catalog = await openCatalog(url, { pool: { password: postgres.password, connectionTimeoutMillis: 1000 } });
+});
+afterAll(async () => {
+  await controller?.stop();
+  await proxy.cut();
+  await catalog.close().catch(() => undefined);
+});
+
+describe('a request around its run', () => {
+  it('holds a finalizer; deleting with Retain keeps the backup, with Delete removes it; both stay in the catalog', async () => {
+    await startController('1h');
+    for (const [name, policy] of [
+      ['retail-prd-backup-20250601-010000', 'Retain'],
+      ['retail-prd-backup-20250601-020000', 'Delete'],
+    ] as const) {
+      await custom.createNamespacedCustomObject({
+        group,
+        version,
+        namespace: ns.name,
+        plural,
+        body: request(name, policy),
+      });
+    }
+    for (const name of ['retail-prd-backup-20250601-010000', 'retail-prd-backup-20250601-020000']) {
+      const done = await until(`${name} archived`, async () => {
+        const o = await get(name);
+        return o?.metadata.annotations?.[archivedAnnotation] !== undefined ? o : undefined;
+      });
+      expect(done.status?.state).toBe('Succeeded');
+      expect(done.metadata.finalizers).toContain(finalizer);
+      await custom.deleteNamespacedCustomObject({ group, version, namespace: ns.name, plural, name });
+      await until(`${name} gone`, async () => ((await get(name)) === undefined ? true : undefined));
+    }
+    const kept = await app.store.list(app.backupBucket, 'retail/prd/20250601-010000/', { limit: 1000 });
+    expect(kept.objects.map((o) => o.key)).toContain('retail/prd/20250601-010000/manifest.json');
+    const removed = await app.store.list(app.backupBucket, 'retail/prd/20250601-020000/', { limit: 1000 });
+    expect(removed.objects).toEqual([]);
+    expect((await catalog.getBackup('retail-prd-backup-20250601-010000'))?.state).toBe('Succeeded');
+    expect((await catalog.getBackup('retail-prd-backup-20250601-020000'))?.state).toBe('Deleted');
+    await controller?.stop();
+  });
+
+  it('finishes a backup while the catalog is down, archives it once the catalog is back, then removes it after its TTL', async () => {
+    await startController('3s');
+    await proxy.cut();
+    const name = 'retail-prd-backup-20250601-030000';
+    await custom.createNamespacedCustomObject({
+      group,
+      version,
+      namespace: ns.name,
+      plural,
+      body: request(name, 'Retain'),
+    });
+    const done = await until('the backup to finish', async () => {
+      const o = await get(name);
+      return o?.status?.state === 'Succeeded' || o?.status?.state === 'Failed' ? o : undefined;
+    });
+    expect(done.status).toMatchObject({ state: 'Succeeded' });
+    await sleep(1000); // a few archival attempts fail meanwhile
+    expect((await get(name))?.metadata.annotations?.[archivedAnnotation]).toBeUndefined();
+    await proxy.open();
+    await until('archival to catch up', async () =>
+      (await get(name))?.metadata.annotations?.[archivedAnnotation] !== undefined ? true : undefined,
+    );
+    expect(await catalog.getBackup(name)).toMatchObject({
+      state: 'Succeeded',
+      crName: name,
+      crNamespace: ns.name,
+      dlObjectCount: expect.any(Number) as unknown,
+    });
+    await until(
+      'removal after the TTL',
+      async () => ((await get(name)) === undefined ? true : undefined),
+      20_000,
+    );
+    // removal is housekeeping: the stored backup stays whatever the deletionPolicy
+    const kept = await app.store.list(app.backupBucket, 'retail/prd/20250601-030000/', { limit: 1000 });
+    expect(kept.objects.map((o) => o.key)).toContain('retail/prd/20250601-030000/manifest.json');
+    await controller?.stop();
+  });
+
+  it('holds the global limit in Leases: a slot held across a restart makes the next request wait', async () => {
+    // a running request holding the only global slot, as a restarted controller finds it; a
+    // foreign finalizer and a pending deletion keep this controller's hands off it
+    const holder = 'retail-prd-backup-20250601-040000';
+    const body = request(holder, 'Retain') as { metadata: Record<string, unknown> };
+    body.metadata = { ...body.metadata, finalizers: ['test.lc2/hold'] };
+    await custom.createNamespacedCustomObject({ group, version, namespace: ns.name, plural, body });
+    await custom.patchNamespacedCustomObjectStatus(
+      { group, version, namespace: ns.name, plural, name: holder, body: { status: { state: 'InProgress' } } },
+      setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
+    );
+    await custom.deleteNamespacedCustomObject({ group, version, namespace: ns.name, plural, name: holder });
+    // earlier runs in this namespace left the pool's Lease free; take it for the holder
+    await kc
+      .makeApiClient(CoordinationV1Api)
+      .deleteNamespacedLease({ name: 'lc2-limit-global-0', namespace: ns.name })
+      .catch(() => undefined);
+    await kc.makeApiClient(CoordinationV1Api).createNamespacedLease({
+      namespace: ns.name,
+      body: {
+        metadata: { name: 'lc2-limit-global-0' },
+        spec: { holderIdentity: `${ns.name}/${holder}`, acquireTime: microTime(), renewTime: microTime() },
+      },
+    });
+    await startController('1h', 1);
+    const waiting = 'retail-prd-backup-20250601-050000';
+    await custom.createNamespacedCustomObject({
+      group,
+      version,
+      namespace: ns.name,
+      plural,
+      body: request(waiting, 'Retain'),
+    });
+    const status = await until('the request to wait for the global slot', async () => {
+      const s = (await get(waiting))?.status;
+      return s?.reason === 'WaitingForSlot' ? s : undefined;
+    });
+    expect(status.message).toMatch(/waiting for a slot: 1 of the global 1 running; position 1 in line/);
+    await sleep(1500);
+    expect((await get(waiting))?.status?.state).toBe('Pending');
+    // the holder finishes (here: goes away): the waiting request runs
+    await custom.patchNamespacedCustomObject(
+      { group, version, namespace: ns.name, plural, name: holder, body: { metadata: { finalizers: null } } },
+      setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
+    );
+    const done = await until('the waiting request to finish', async () => {
+      const s = (await get(waiting))?.status;
+      return s?.state === 'Succeeded' || s?.state === 'Failed' ? s : undefined;
+    });
+    expect(done.state).toBe('Succeeded');
+    await controller?.stop();
+  });
+});
+
+describe('leader election', () => {
+  const options = { namespace: '', leaseDurationMs: 3000, renewDeadlineMs: 2000, retryPeriodMs: 300 };
+
+  it('lets one elector lead; a clean release hands over at once; a stolen Lease deposes the leader', async () => {
+    const lines: string[] = [];
+    const log = lineLogger((line) => lines.push(line));
+    const base = { ...options, namespace: ns.name, kubeConfig: kc, log, name: 'test-leader' };
+    const a = new LeaderElector({ ...base, identity: 'replica-a' });
+    const b = new LeaderElector({ ...base, identity: 'replica-b' });
+    const stop = new AbortController();
+    await a.acquire(stop.signal);
+    let bLeads = false;
+    const bAcquired = b.acquire(stop.signal).then(() => (bLeads = true));
+    await sleep(3500); // longer than the lease duration: a renews, so b must still wait
+    expect(bLeads, lines.join('')).toBe(false);
+    const released = Date.now();
+    await a.release();
+    await bAcquired;
+    expect(Date.now() - released).toBeLessThan(2000);
+    expect(a.lost.aborted).toBe(false);
+
+    // someone else writes the Lease (b was partitioned away, its term ended): b steps down
+    const leases = kc.makeApiClient(CoordinationV1Api);
+    const lease = await leases.readNamespacedLease({ name: 'test-leader', namespace: ns.name });
+    await leases.replaceNamespacedLease({
+      name: 'test-leader',
+      namespace: ns.name,
+      body: {
+        metadata: { name: 'test-leader', resourceVersion: lease.metadata?.resourceVersion },
+        spec: { holderIdentity: 'replica-c', leaseDurationSeconds: 3, renewTime: microTime() },
+      },
+    });
+    await until('b to step down', () => Promise.resolve(b.lost.aborted || undefined), 5000);
+    expect(String(b.lost.reason)).toMatch(/no longer the leader \(the Lease is held by replica-c now\)/);
+    stop.abort();
+  });
+});
