@@ -8,7 +8,7 @@ export default defineConfig({
       {
         test: {
           name: 'unit',
-          include: ['api/**/*.test.ts', 'src/**/*.test.ts', 'test/env/**/*.test.ts'],
+          include: ['api/**/*.test.ts', 'src/**/*.test.ts', 'test/env/**/*.test.ts', 'test/ops/**/*.test.ts'],
           exclude: ['**/*.int.test.ts', 'node_modules/**'],
         },
       },

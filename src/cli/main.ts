@@ -14,7 +14,7 @@ import {
   verifyCommand,
 } from './commands/data.ts';
 import { controllerCommand } from './commands/controller.ts';
-import { fireScheduleCommand } from './commands/worker.ts';
+import { fireScheduleCommand, workCommand } from './commands/worker.ts';
 import { demoCommand } from './commands/demo.ts';
 import { toolVersion, type GlobalOptions } from './session.ts';
 
@@ -133,8 +133,13 @@ export function buildProgram(
     .option('--concurrency <n>', 'requests reconciled at once by this process', '4')
     .option('--leader-elect', 'run as one of several replicas: only the holder of the leader Lease works')
     .option('--identity <id>', 'this replica in the leader Lease (default: host name + random suffix)')
-    .action(async (o: { concurrency: string; leaderElect?: boolean; identity?: string }) =>
-      run((signal) => controllerCommand({ ...globals(), ...o }, signal)),
+    .option(
+      '--metrics-port <port>',
+      '/metrics, /healthz and /readyz (default LC2_METRICS_PORT or 8080; 0: any)',
+    )
+    .action(
+      async (o: { concurrency: string; leaderElect?: boolean; identity?: string; metricsPort?: string }) =>
+        run((signal) => controllerCommand({ ...globals(), ...o }, signal)),
     );
 
   const worker = program
@@ -146,6 +151,18 @@ export function buildProgram(
     .requiredOption('--namespace <namespace>', "the BackupSchedule's namespace")
     .requiredOption('--schedule <name>', 'the BackupSchedule')
     .action(async (o: { namespace: string; schedule: string }) => run(() => fireScheduleCommand(o)));
+  for (const kind of ['backup', 'restore'] as const) {
+    worker
+      .command(kind)
+      .description(
+        `run one ${kind === 'backup' ? 'BackupRequest' : 'RestoreRequest'} in this process (the Job of executor: job)`,
+      )
+      .requiredOption('--namespace <namespace>', "the request's namespace")
+      .requiredOption('--name <name>', 'the request')
+      .action(async (o: { namespace: string; name: string }) =>
+        run((signal) => workCommand(kind, { ...globals(), ...o }, signal)),
+      );
+  }
   return program;
 }
 

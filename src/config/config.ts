@@ -146,11 +146,15 @@ const JobSettings = z.strictObject({
   serviceAccountName: z.string().min(1).default('lc2-backup-worker'),
   /** Where the worker reads the configuration (a ConfigMap mounted like the controller's). */
   configMap: z.string().min(1).optional(),
+  /** A Secret whose keys become the worker's environment (the passwords the config names by env). */
+  secretName: z.string().min(1).optional(),
   cpu: z.string().default('500m'),
   memory: z.string().default('512Mi'),
   /** Kills a Job that runs longer (activeDeadlineSeconds). */
   deadline: Duration.default('6h'),
   backoffLimit: z.number().int().min(0).max(10).default(1),
+  /** Extra labels on worker Pods (e.g. azure.workload.identity/use: "true"). */
+  podLabels: z.record(z.string(), z.string()).default({}),
 });
 const defaultJobSettings = {
   image: 'lc2-backup:latest',
@@ -159,6 +163,7 @@ const defaultJobSettings = {
   memory: '512Mi',
   deadline: '6h',
   backoffLimit: 1,
+  podLabels: {},
 };
 
 export const Config = z.strictObject({

@@ -13,7 +13,11 @@ import { backupIdentity } from '../format/layout.ts';
 import type { Logger } from '../observability/logger.ts';
 import { markFailed, progressWriter, readyCondition } from './requestStatus.ts';
 import { requireProjectNamespace } from './tenancy.ts';
+import { JobFailedError, type JobExecutor } from './jobExecutor.ts';
 import { Lifecycle, type Requeue } from './lifecycle.ts';
+import { reportBackup, reportFinished, requestLogger } from './observe.ts';
+import type { Metrics } from '../observability/metrics.ts';
+import { withSpan } from '../observability/tracing.ts';
 import { terminalStates, type Resource, type Resources } from './resources.ts';
 import type { ProjectSlots, SlotDecision } from './slots.ts';
 
@@ -36,6 +40,9 @@ export interface BackupReconcilerOptions {
   /** How soon archival is retried while the catalog is unreachable. */
   retryMs?: number;
   onBacklog?: (pending: number, oldestMs: number | undefined) => void;
+  /** `executor: job`: data moves in worker Jobs; default: in this process. */
+  executor?: JobExecutor;
+  metrics?: Metrics;
 }
 
 const plural = 'backuprequests';
@@ -73,6 +80,8 @@ export class BackupReconciler {
   private readonly log: Logger;
   private readonly progressIntervalMs: number;
   private readonly slots: SlotPolicy | undefined;
+  private readonly executor: JobExecutor | undefined;
+  private readonly metrics: Metrics | undefined;
   readonly lifecycle: Lifecycle;
 
   constructor(resources: Resources, engine: EngineContext, options: BackupReconcilerOptions = {}) {
@@ -81,6 +90,8 @@ export class BackupReconciler {
     this.log = engine.log;
     this.progressIntervalMs = options.progressIntervalMs ?? 2000;
     this.slots = options.slots;
+    this.executor = options.executor;
+    this.metrics = options.metrics;
     this.lifecycle = new Lifecycle(
       resources,
       {
@@ -123,7 +134,9 @@ export class BackupReconciler {
     const key = `${resource.metadata.namespace}/${resource.metadata.name}`;
     const project = request.spec.projectId;
     const limit = slots.limitFor(project);
-    const decision = await slots.manager.acquire(project, limit, key, slots.waiting(project));
+    const waiting = slots.waiting(project);
+    const decision = await slots.manager.acquire(project, limit, key, waiting);
+    this.metrics?.setQueueDepth(project, Math.max(0, waiting.length - (decision.acquired ? 1 : 0)));
     if (!decision.acquired) {
       await this.waitForSlot(resource, `project ${project}'s`, decision);
       return { requeueAfterMs: 1000 };
@@ -209,9 +222,8 @@ export class BackupReconciler {
     });
   }
 
-  private async run(resource: Resource, request: BackupRequest): Promise<void> {
-    const ref = resource.metadata;
-    const generation = ref.generation;
+  /** The backup's identity and start, the same in the controller and in a worker. */
+  private identity(resource: Resource, request: BackupRequest): { backupId: string; started: Date } {
     const startTime = resource.status?.startTime;
     const started = typeof startTime === 'string' ? new Date(startTime) : new Date();
     const { backupId } = backupIdentity(
@@ -220,15 +232,24 @@ export class BackupReconciler {
       request.metadata,
       started,
     );
+    return { backupId, started };
+  }
+
+  private async run(resource: Resource, request: BackupRequest): Promise<void> {
+    const ref = resource.metadata;
+    const generation = ref.generation;
+    const { backupId, started } = this.identity(resource, request);
     const resumed = resource.status?.state === 'InProgress';
-    await this.resources.updateStatus(plural, ref, () => ({
+    const inProgress = await this.resources.updateStatus(plural, ref, () => ({
       state: 'InProgress',
       backupId,
       reason: resumed ? 'Resumed' : 'Started',
       message: resumed
         ? 'the controller restarted; resuming (finished steps are adopted)'
         : 'backing up the database, then the document library',
-      startTime: typeof startTime === 'string' ? startTime : started.toISOString(),
+      // a resumed run keeps the start time it had, as written
+      startTime:
+        typeof resource.status?.startTime === 'string' ? resource.status.startTime : started.toISOString(),
       observedGeneration: generation,
       conditions: [readyCondition('False', 'InProgress', 'backup running', generation)],
     }));
@@ -242,14 +263,46 @@ export class BackupReconciler {
       namespace: ref.namespace,
       name: ref.name,
     });
+    if (this.executor) await this.runAsJob(inProgress ?? resource, this.executor, started);
+    else await this.execute(resource, request, { backupId, started });
+  }
+
+  /** The data-moving step: in the controller, or in a worker Job (`lc2-backup worker backup`). */
+  private async execute(
+    resource: Resource,
+    request: BackupRequest,
+    run: { backupId: string; started: Date },
+  ): Promise<void> {
+    const ref = resource.metadata;
+    const { backupId, started } = run;
     try {
       const onProgress = progressWriter(
         this.resources,
         { plural, resource, intervalMs: this.progressIntervalMs },
         this.log,
       );
-      const result = await runBackup({ ...this.engine, onProgress }, request);
-      await this.resources.updateStatus(plural, ref, () => succeededStatus(result, started, generation));
+      const result = await withSpan(
+        'backup',
+        {
+          'lc2.backup_id': backupId,
+          'lc2.project': request.spec.projectId,
+          'k8s.namespace.name': ref.namespace,
+        },
+        () =>
+          runBackup(
+            {
+              ...this.engine,
+              onProgress,
+              log: requestLogger(this.log, { namespace: ref.namespace, name: ref.name, backupId }),
+            },
+            request,
+          ),
+      );
+      const written = await this.resources.updateStatus(plural, ref, () =>
+        succeededStatus(result, started, ref.generation),
+      );
+      reportBackup(this.metrics, request.spec.projectId, result);
+      if (written) reportFinished(this.metrics, 'backup', written);
       await this.resources.event(
         resource,
         'Normal',
@@ -271,12 +324,41 @@ export class BackupReconciler {
     }
   }
 
+  private async runAsJob(resource: Resource, executor: JobExecutor, started: Date): Promise<void> {
+    const outcome = await executor.run('backup', resource, this.engine.signal);
+    const { namespace, name } = resource.metadata;
+    const after = await this.resources.get(plural, namespace, name);
+    if (after === undefined) return;
+    if (terminalStates.has(after.status?.state ?? '')) {
+      reportFinished(this.metrics, 'backup', after);
+      return;
+    }
+    const message = outcome.succeeded
+      ? 'the worker Job completed without reporting a result'
+      : (outcome.message ?? 'the worker Job failed');
+    await this.fail(after, new JobFailedError(message), started);
+  }
+
+  /** In a worker Job: runs the request's backup in this process and writes its final status. */
+  async work(namespace: string, name: string): Promise<string | undefined> {
+    const resource = await this.resources.get(plural, namespace, name);
+    if (!resource || terminalStates.has(resource.status?.state ?? '')) return resource?.status?.state;
+    const request = validate(
+      BackupRequest,
+      { ...resource, status: undefined },
+      `BackupRequest ${namespace}/${name}`,
+    );
+    await this.execute(resource, request, this.identity(resource, request));
+    return (await this.resources.get(plural, namespace, name))?.status?.state;
+  }
+
   private async fail(resource: Resource, err: unknown, started?: Date): Promise<void> {
     const reason = await markFailed(this.resources, resource, err, {
       plural,
       started,
       otherwise: 'BackupFailed',
     });
+    reportFinished(this.metrics, 'backup', { ...resource, status: { state: 'Failed', reason } });
     this.log.warn(`backup failed: ${err instanceof Error ? err.message : String(err)}`, {
       namespace: resource.metadata.namespace,
       name: resource.metadata.name,

@@ -12,8 +12,10 @@ import {
 } from '@kubernetes/client-node';
 import { group, version } from '../../api/v1alpha1/common.ts';
 import { durationMs } from '../config/config.ts';
+import type { Metrics } from '../observability/metrics.ts';
 import type { EngineContext } from '../engine/context.ts';
 import { BackupReconciler, type SlotPolicy } from './backupReconciler.ts';
+import { JobExecutor } from './jobExecutor.ts';
 import { WorkQueue } from './queue.ts';
 import { Resources, terminalStates, type Resource } from './resources.ts';
 import { ProjectSlots } from './slots.ts';
@@ -26,8 +28,14 @@ export interface ControllerOptions {
   /** Requests in flight at once across all projects. */
   concurrency?: number;
   progressIntervalMs?: number;
+  /** How often a worker Job's state is read (executor: job); default 1 s. */
+  jobPollMs?: number;
   /** How soon archival is retried while the catalog is unreachable (default 10 s). */
   archiveRetryMs?: number;
+  /** Where the controller reports (prom-client metrics). */
+  metrics?: Metrics;
+  /** Removes secrets from status messages and Events. */
+  scrub?: (text: string) => string;
   /** Told how many finished requests wait for the catalog, and for how long the oldest. */
   onBacklog?: (pending: number, oldestMs: number | undefined) => void;
 }
@@ -40,10 +48,11 @@ export class Controller {
   private readonly informers: Watched[] = [];
   private readonly options: ControllerOptions;
   private stopped = false;
+  private listed = false;
 
   constructor(options: ControllerOptions) {
     this.options = options;
-    const resources = new Resources(options.kubeConfig);
+    const resources = new Resources(options.kubeConfig, options.scrub);
     const { controller } = options.engine.config;
     const settings = {
       progressIntervalMs: options.progressIntervalMs,
@@ -51,12 +60,30 @@ export class Controller {
       ...(options.archiveRetryMs === undefined ? {} : { retryMs: options.archiveRetryMs }),
     };
     const slots = this.slotPolicy(resources);
+    const executor =
+      controller.executor === 'job'
+        ? { executor: new JobExecutor(options.kubeConfig, options.engine, options.jobPollMs) }
+        : {};
+    const { metrics } = options;
+    const observed = metrics ? { metrics } : {};
     const backups = new BackupReconciler(resources, options.engine, {
       ...settings,
+      ...executor,
+      ...observed,
       slots,
-      ...(options.onBacklog ? { onBacklog: options.onBacklog } : {}),
+      onBacklog: (pending, oldestMs) => {
+        options.onBacklog?.(pending, oldestMs);
+        metrics?.setCatalogArchival({
+          pending,
+          ...(oldestMs === undefined ? {} : { oldestFinishedAt: new Date(Date.now() - oldestMs) }),
+        });
+      },
     });
-    const restores = new RestoreReconciler(resources, options.engine, settings);
+    const restores = new RestoreReconciler(resources, options.engine, {
+      ...settings,
+      ...executor,
+      ...observed,
+    });
     const schedules = new ScheduleReconciler(resources, options.kubeConfig, options.engine, (request) =>
       backups.lifecycle.expire(request),
     );
@@ -135,8 +162,14 @@ export class Controller {
     return informer;
   }
 
+  /** True once every informer has listed its kind (readiness). */
+  get synced(): boolean {
+    return this.listed;
+  }
+
   async start(): Promise<void> {
     await Promise.all(this.informers.map((i) => i.start()));
+    this.listed = true;
     this.options.engine.log.info(
       'controller started: watching backuprequests, restorerequests and backupschedules',
     );

@@ -12,6 +12,7 @@ export function failureReason(err: unknown, otherwise: string): string {
   if (err instanceof PolicyError) return 'Forbidden';
   if (err instanceof NotFoundError) return 'NotFound';
   if (err instanceof IntegrityError) return 'IntegrityError';
+  if (err instanceof Error && err.name === 'JobFailedError') return 'JobFailed';
   return otherwise;
 }
 

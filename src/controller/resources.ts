@@ -37,9 +37,25 @@ export class Resources {
   private readonly custom: CustomObjectsApi;
   private readonly core: CoreV1Api;
 
-  constructor(kc: KubeConfig) {
+  /** Removes secrets from what is written (status messages, Events); identity by default. */
+  private readonly scrub: (text: string) => string;
+
+  constructor(kc: KubeConfig, scrub: (text: string) => string = (text) => text) {
     this.custom = kc.makeApiClient(CustomObjectsApi);
     this.core = kc.makeApiClient(CoreV1Api);
+    this.scrub = scrub;
+  }
+
+  /** A status with its messages (and its conditions' messages) scrubbed of secrets. */
+  private scrubbed(status: Record<string, unknown>): Record<string, unknown> {
+    const out: Record<string, unknown> = { ...status };
+    if (typeof out.message === 'string') out.message = this.scrub(out.message);
+    if (Array.isArray(out.conditions)) {
+      out.conditions = (out.conditions as Record<string, unknown>[]).map((c) =>
+        typeof c.message === 'string' ? { ...c, message: this.scrub(c.message) } : c,
+      );
+    }
+    return out;
   }
 
   async get(plural: string, namespace: string, name: string): Promise<Resource | undefined> {
@@ -95,7 +111,10 @@ export class Resources {
             namespace: ref.namespace,
             name: ref.name,
             // resourceVersion makes the merge patch conditional: a concurrent writer → 409
-            body: { metadata: { resourceVersion: current.metadata.resourceVersion }, status },
+            body: {
+              metadata: { resourceVersion: current.metadata.resourceVersion },
+              status: this.scrubbed(status),
+            },
           },
           setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
         )) as Resource;
@@ -176,7 +195,7 @@ export class Resources {
           },
           type,
           reason,
-          message: message.slice(0, 1000),
+          message: this.scrub(message).slice(0, 1000),
           source: { component: 'lc2-backup-controller' },
           firstTimestamp: now,
           lastTimestamp: now,

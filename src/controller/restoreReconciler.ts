@@ -11,7 +11,11 @@ import { humanDuration } from '../engine/units.ts';
 import type { Logger } from '../observability/logger.ts';
 import { markFailed, progressWriter, readyCondition } from './requestStatus.ts';
 import { requireProjectNamespace } from './tenancy.ts';
+import { JobFailedError, type JobExecutor } from './jobExecutor.ts';
 import { Lifecycle, type Requeue } from './lifecycle.ts';
+import { reportFinished, requestLogger } from './observe.ts';
+import type { Metrics } from '../observability/metrics.ts';
+import { withSpan } from '../observability/tracing.ts';
 import { terminalStates, type Resource, type Resources } from './resources.ts';
 
 const plural = 'restorerequests';
@@ -39,22 +43,30 @@ function interrupted(spec: RestoreRequest['spec'] | undefined): Error {
   );
 }
 
+export interface RestoreReconcilerOptions {
+  progressIntervalMs?: number;
+  ttlMs?: number;
+  retryMs?: number;
+  executor?: JobExecutor;
+  metrics?: Metrics;
+}
+
 export class RestoreReconciler {
   private readonly resources: Resources;
   private readonly engine: EngineContext;
   private readonly log: Logger;
   private readonly progressIntervalMs: number;
+  private readonly executor: JobExecutor | undefined;
+  private readonly metrics: Metrics | undefined;
   readonly lifecycle: Lifecycle;
 
-  constructor(
-    resources: Resources,
-    engine: EngineContext,
-    options: { progressIntervalMs?: number; ttlMs?: number; retryMs?: number } = {},
-  ) {
+  constructor(resources: Resources, engine: EngineContext, options: RestoreReconcilerOptions = {}) {
     this.resources = resources;
     this.engine = engine;
     this.log = engine.log;
     this.progressIntervalMs = options.progressIntervalMs ?? 2000;
+    this.executor = options.executor;
+    this.metrics = options.metrics;
     this.lifecycle = new Lifecycle(
       resources,
       { plural, archive: (resource) => this.archive(resource) },
@@ -73,6 +85,11 @@ export class RestoreReconciler {
     if (resource.metadata.deletionTimestamp !== undefined) return this.lifecycle.finalize(resource);
     if (terminalStates.has(resource.status?.state ?? '')) return this.lifecycle.finished(resource);
     if (!(await this.lifecycle.ensureFinalizer(resource))) return { requeueAfterMs: 0 };
+    if (resource.status?.state === 'InProgress' && this.executor) {
+      // executor: job — the worker Job outlives the controller: adopt it
+      await this.runAsJob(resource, this.executor);
+      return undefined;
+    }
     if (resource.status?.state === 'InProgress') {
       const err = interrupted(resource.spec as RestoreRequest['spec']);
       await markFailed(this.resources, resource, err, { plural, otherwise: 'Interrupted' });
@@ -121,14 +138,36 @@ export class RestoreReconciler {
       conditions: [readyCondition('False', 'InProgress', 'restore running', ref.generation)],
     }));
     await this.resources.event(resource, 'Normal', 'Started', 'restore started');
+    if (this.executor) await this.runAsJob(resource, this.executor);
+    else await this.execute(resource, request, started);
+  }
+
+  /** The data-moving step: in the controller, or in a worker Job (`lc2-backup worker restore`). */
+  private async execute(resource: Resource, request: RestoreRequest, started: Date): Promise<void> {
+    const ref = resource.metadata;
     try {
       const onProgress = progressWriter(
         this.resources,
         { plural, resource, intervalMs: this.progressIntervalMs },
         this.log,
       );
-      const result = await runRestore({ ...this.engine, onProgress }, request);
-      await this.resources.updateStatus(plural, ref, () => succeededStatus(result, started, ref.generation));
+      const result = await withSpan(
+        'restore',
+        { 'lc2.project': request.spec.projectId, 'k8s.namespace.name': ref.namespace },
+        () =>
+          runRestore(
+            {
+              ...this.engine,
+              onProgress,
+              log: requestLogger(this.log, { namespace: ref.namespace, name: ref.name }),
+            },
+            request,
+          ),
+      );
+      const written = await this.resources.updateStatus(plural, ref, () =>
+        succeededStatus(result, started, ref.generation),
+      );
+      if (written) reportFinished(this.metrics, 'restore', written);
       await this.resources.event(
         resource,
         'Normal',
@@ -141,11 +180,46 @@ export class RestoreReconciler {
         started,
         otherwise: 'RestoreFailed',
       });
+      reportFinished(this.metrics, 'restore', { ...resource, status: { state: 'Failed', reason } });
       this.log.warn(`restore failed: ${err instanceof Error ? err.message : String(err)}`, {
         namespace: ref.namespace,
         name: ref.name,
         reason,
       });
     }
+  }
+
+  private async runAsJob(resource: Resource, executor: JobExecutor): Promise<void> {
+    const outcome = await executor.run('restore', resource, this.engine.signal);
+    const { namespace, name } = resource.metadata;
+    const after = await this.resources.get(plural, namespace, name);
+    if (after === undefined) return;
+    if (terminalStates.has(after.status?.state ?? '')) {
+      reportFinished(this.metrics, 'restore', after);
+      return;
+    }
+    const message = outcome.succeeded
+      ? 'the worker Job completed without reporting a result'
+      : (outcome.message ?? 'the worker Job failed');
+    const startTime = after.status?.startTime;
+    await markFailed(this.resources, after, new JobFailedError(message), {
+      plural,
+      started: typeof startTime === 'string' ? new Date(startTime) : undefined,
+      otherwise: 'RestoreFailed',
+    });
+  }
+
+  /** In a worker Job: runs the request's restore in this process and writes its final status. */
+  async work(namespace: string, name: string): Promise<string | undefined> {
+    const resource = await this.resources.get(plural, namespace, name);
+    if (!resource || terminalStates.has(resource.status?.state ?? '')) return resource?.status?.state;
+    const request = validate(
+      RestoreRequest,
+      { ...resource, status: undefined },
+      `RestoreRequest ${namespace}/${name}`,
+    );
+    const startTime = resource.status?.startTime;
+    await this.execute(resource, request, typeof startTime === 'string' ? new Date(startTime) : new Date());
+    return (await this.resources.get(plural, namespace, name))?.status?.state;
   }
 }

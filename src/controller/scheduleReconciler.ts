@@ -1,17 +1,19 @@
-// BackupSchedule → a Kubernetes CronJob (owned by the schedule, so it goes with it) whose Job
-// runs `lc2-backup worker fire-schedule`, which creates a BackupRequest from the template.
+// BackupSchedule → a Kubernetes CronJob whose Job runs `lc2-backup worker fire-schedule`, which
+// creates a BackupRequest from the template. The CronJob lives in the controller's namespace
+// (where the worker's ServiceAccount is; an owner reference cannot cross namespaces), so the
+// schedule carries the finalizer and its deletion removes the CronJob.
 // Kubernetes does the timing (schedule, time zone, suspend, concurrencyPolicy Forbid, missed
 // runs); this reconciler keeps the CronJob in step with the spec, reports the schedule's
 // status from its requests, and keeps only the newest finished requests of the schedule in the
 // API server (like a CronJob's history limits; the catalog keeps them all).
+import { createHash } from 'node:crypto';
 import { BatchV1Api, type KubeConfig, type V1CronJob } from '@kubernetes/client-node';
 import { BackupSchedule } from '../../api/v1alpha1/backupSchedule.ts';
-import { apiVersion } from '../../api/v1alpha1/common.ts';
 import { validate } from '../../api/v1alpha1/parse.ts';
 import type { Config } from '../config/config.ts';
 import type { Logger } from '../observability/logger.ts';
 import { httpCode } from './kube.ts';
-import type { Requeue } from './lifecycle.ts';
+import { finalizer, type Requeue } from './lifecycle.ts';
 import { failureReason, readyCondition } from './requestStatus.ts';
 import type { Resource, Resources } from './resources.ts';
 import { requireProjectNamespace } from './tenancy.ts';
@@ -19,10 +21,15 @@ import { requireProjectNamespace } from './tenancy.ts';
 export const scheduleLabel = 'backup.liferay.cloud/schedule';
 const plural = 'backupschedules';
 
-/** CronJob names are at most 52 characters (the Job controller appends a suffix). */
-export function cronJobName(schedule: string): string {
-  const name = `lc2-${schedule}`;
-  return name.length <= 52 ? name : name.slice(0, 52).replace(/-+$/, '');
+export const scheduleNamespaceLabel = 'backup.liferay.cloud/schedule-namespace';
+
+/**
+ * CronJob names are at most 52 characters (the Job controller appends a suffix); the hash keeps
+ * schedules of the same name in different namespaces apart.
+ */
+export function cronJobName(namespace: string, schedule: string): string {
+  const hash = createHash('sha256').update(`${namespace}/${schedule}`).digest('hex').slice(0, 8);
+  return `${`lc2-${schedule}`.slice(0, 52 - 9).replace(/[-.]+$/, '')}-${hash}`;
 }
 
 function cronJobSpec(schedule: BackupSchedule, config: Config): V1CronJob['spec'] {
@@ -37,16 +44,29 @@ function cronJobSpec(schedule: BackupSchedule, config: Config): V1CronJob['spec'
     successfulJobsHistoryLimit: 1,
     failedJobsHistoryLimit: 1,
     jobTemplate: {
-      metadata: { labels: { [scheduleLabel]: name } },
+      metadata: { labels: { [scheduleLabel]: name, [scheduleNamespaceLabel]: namespace } },
       spec: {
         backoffLimit: 2,
         activeDeadlineSeconds: 600,
         ttlSecondsAfterFinished: 3600,
         template: {
-          metadata: { labels: { [scheduleLabel]: name, 'app.kubernetes.io/name': 'lc2-backup-worker' } },
+          metadata: {
+            labels: {
+              ...job.podLabels,
+              [scheduleLabel]: name,
+              [scheduleNamespaceLabel]: namespace,
+              'app.kubernetes.io/name': 'lc2-backup-worker',
+            },
+          },
           spec: {
             restartPolicy: 'Never',
             serviceAccountName: job.serviceAccountName,
+            securityContext: {
+              runAsNonRoot: true,
+              runAsUser: 65532,
+              runAsGroup: 65532,
+              seccompProfile: { type: 'RuntimeDefault' },
+            },
             containers: [
               {
                 name: 'fire',
@@ -114,7 +134,13 @@ export class ScheduleReconciler {
   async reconcile(key: string): Promise<Requeue> {
     const [namespace = '', name = ''] = key.split('/');
     const resource = await this.resources.get(plural, namespace, name);
-    if (!resource || resource.metadata.deletionTimestamp !== undefined) return undefined;
+    if (!resource) return undefined;
+    if (resource.metadata.deletionTimestamp !== undefined) return this.finalize(resource);
+    if (!(resource.metadata.finalizers ?? []).includes(finalizer)) {
+      const finalizers = [...(resource.metadata.finalizers ?? []), finalizer];
+      if (!(await this.resources.patchMetadata(plural, resource, { finalizers })))
+        return { requeueAfterMs: 0 };
+    }
     let schedule: BackupSchedule;
     try {
       schedule = validate(BackupSchedule, { ...resource, status: undefined }, `BackupSchedule ${key}`);
@@ -165,9 +191,34 @@ export class ScheduleReconciler {
     });
   }
 
+  /** A deleted schedule: its CronJob goes (its Jobs with it), then the finalizer. */
+  private async finalize(resource: Resource): Promise<Requeue> {
+    const finalizers = resource.metadata.finalizers ?? [];
+    if (!finalizers.includes(finalizer)) return undefined;
+    const { namespace, name } = resource.metadata;
+    const cronName = cronJobName(namespace, name);
+    try {
+      await this.batch.deleteNamespacedCronJob({
+        name: cronName,
+        namespace: this.config.controller.namespace,
+        propagationPolicy: 'Background',
+      });
+      this.log.info(
+        `deleted CronJob ${this.config.controller.namespace}/${cronName} of BackupSchedule ${namespace}/${name}`,
+      );
+    } catch (err) {
+      if (httpCode(err) !== 404) throw err;
+    }
+    const left = finalizers.filter((f) => f !== finalizer);
+    return (await this.resources.patchMetadata(plural, resource, { finalizers: left }))
+      ? undefined
+      : { requeueAfterMs: 0 };
+  }
+
   private async ensureCronJob(resource: Resource, schedule: BackupSchedule): Promise<V1CronJob> {
-    const { namespace, name, uid } = resource.metadata;
-    const cronName = cronJobName(name);
+    const { name } = resource.metadata;
+    const namespace = this.config.controller.namespace;
+    const cronName = cronJobName(resource.metadata.namespace, name);
     const spec = cronJobSpec(schedule, this.config);
     const body: V1CronJob = {
       apiVersion: 'batch/v1',
@@ -175,17 +226,11 @@ export class ScheduleReconciler {
       metadata: {
         name: cronName,
         namespace,
-        labels: { [scheduleLabel]: name, 'app.kubernetes.io/managed-by': 'lc2-backup' },
-        ownerReferences: [
-          {
-            apiVersion,
-            kind: 'BackupSchedule',
-            name,
-            uid: uid ?? '',
-            controller: true,
-            blockOwnerDeletion: true,
-          },
-        ],
+        labels: {
+          [scheduleLabel]: name,
+          [scheduleNamespaceLabel]: resource.metadata.namespace,
+          'app.kubernetes.io/managed-by': 'lc2-backup',
+        },
       },
       spec,
     };
@@ -217,7 +262,6 @@ export class ScheduleReconciler {
           name: cronName,
           namespace,
           labels: body.metadata?.labels,
-          ownerReferences: body.metadata?.ownerReferences,
           resourceVersion: current.metadata?.resourceVersion,
         },
         spec,

@@ -9,19 +9,44 @@ import { awsCredentials } from '../providers/aws/credentials.ts';
 import { RdsSnapshots } from '../providers/aws/rds.ts';
 import type { PgConnection } from '../components/postgres/postgres.ts';
 import type { DatabaseSnapshots } from '../providers/types.ts';
+import { withSpan } from '../observability/tracing.ts';
 
 export interface SnapshotProviders {
   /** The project's snapshot provider; ValidationError when the project has none configured. */
   get(projectId: string): DatabaseSnapshots;
 }
 
+/** Every call of a snapshot provider in a tracing span named `snapshots.<method>`. */
+export function tracedSnapshots(inner: DatabaseSnapshots): DatabaseSnapshots {
+  const span = <T>(method: string, id: string, call: () => Promise<T>): Promise<T> =>
+    withSpan(`snapshots.${method}`, { 'lc2.provider': inner.name, 'lc2.resource': id }, call);
+  return {
+    name: inner.name,
+    describeInstance: (id) => span('describeInstance', id, () => inner.describeInstance(id)),
+    createSnapshot: (input) => span('createSnapshot', input.snapshotId, () => inner.createSnapshot(input)),
+    getSnapshot: (id) => span('getSnapshot', id, () => inner.getSnapshot(id)),
+    waitForSnapshot: (id, options) => span('waitForSnapshot', id, () => inner.waitForSnapshot(id, options)),
+    deleteSnapshot: (id) => span('deleteSnapshot', id, () => inner.deleteSnapshot(id)),
+    restoreInstance: (input) => span('restoreInstance', input.instanceId, () => inner.restoreInstance(input)),
+    waitForInstance: (id, options) => span('waitForInstance', id, () => inner.waitForInstance(id, options)),
+    deleteRestoredInstance: (id) =>
+      span('deleteRestoredInstance', id, () => inner.deleteRestoredInstance(id)),
+  };
+}
+
 export class SnapshotRegistry implements SnapshotProviders {
   private readonly open = new Map<string, DatabaseSnapshots>();
   private readonly config: Config;
-  private readonly tuning: { pollDelayMs?: { initial: number; max: number } };
+  private readonly tuning: { pollDelayMs?: { initial: number; max: number }; traced?: boolean };
 
-  /** `pollDelayMs` shortens the waits' polling (tests against emulators). */
-  constructor(config: Config, tuning: { pollDelayMs?: { initial: number; max: number } } = {}) {
+  /**
+   * `pollDelayMs` shortens the waits' polling (tests against emulators); `traced` puts a tracing
+   * span around every provider call.
+   */
+  constructor(
+    config: Config,
+    tuning: { pollDelayMs?: { initial: number; max: number }; traced?: boolean } = {},
+  ) {
     this.config = config;
     this.tuning = tuning;
   }
@@ -30,6 +55,7 @@ export class SnapshotRegistry implements SnapshotProviders {
     let provider = this.open.get(projectId);
     if (provider === undefined) {
       provider = this.openFor(projectId);
+      if (this.tuning.traced === true) provider = tracedSnapshots(provider);
       this.open.set(projectId, provider);
     }
     return provider;

@@ -5,14 +5,17 @@ import { resolveSecret } from '../config/config.ts';
 import { FileObjectStore } from '../providers/local/fileObjectStore.ts';
 import { awsS3Store } from '../providers/aws/s3.ts';
 import type { ObjectStore } from '../providers/types.ts';
-import { withRetry } from '../storage/retry.ts';
+import { withRetry, type RetryOptions } from '../storage/retry.ts';
 
 export class StoreRegistry {
   private readonly open = new Map<string, ObjectStore>();
   private readonly config: Config;
+  private readonly retry: RetryOptions;
 
-  constructor(config: Config) {
+  /** `retry`: hooks on every provider call (retries counted in metrics, tracing spans). */
+  constructor(config: Config, retry: RetryOptions = {}) {
     this.config = config;
+    this.retry = retry;
   }
 
   get(name: string): ObjectStore {
@@ -20,7 +23,7 @@ export class StoreRegistry {
     if (store === undefined) {
       const cfg = this.config.stores[name];
       if (cfg === undefined) throw new Error(`store "${name}" is not defined in the configuration`);
-      store = withRetry(openStore(name, cfg, this.config.engine));
+      store = withRetry(openStore(name, cfg, this.config.engine), this.retry);
       this.open.set(name, store);
     }
     return store;

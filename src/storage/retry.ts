@@ -35,6 +35,14 @@ export interface RetryOptions {
   /** Upper bound of a wait after throttling (default 20,000 ms). */
   maxThrottleDelayMs?: number;
   onRetry?: (event: RetryEvent) => void;
+  /**
+   * Runs around each call with its retries (e.g. a tracing span per provider call); the call's
+   * operation, bucket and key are given.
+   */
+  around?: <T>(
+    target: { operation: string; bucket: string; key?: string },
+    call: () => Promise<T>,
+  ) => Promise<T>;
   /** Source of randomness in [0, 1), for deterministic tests. */
   random?: () => number;
 }
@@ -65,7 +73,14 @@ export function withRetry(store: ObjectStore, options: RetryOptions = {}): Objec
       : Math.min(maxDelayMs, baseDelayMs * 2 ** (attempt - 1));
   }
 
-  async function retrying<T>(target: Target, fn: () => Promise<T>, retryable = true): Promise<T> {
+  function retrying<T>(target: Target, fn: () => Promise<T>, retryable = true): Promise<T> {
+    const around = options.around;
+    return around === undefined
+      ? attemptAll(target, fn, retryable)
+      : around(target, () => attemptAll(target, fn, retryable));
+  }
+
+  async function attemptAll<T>(target: Target, fn: () => Promise<T>, retryable: boolean): Promise<T> {
     for (let attempt = 1; ; attempt++) {
       try {
         return await fn();

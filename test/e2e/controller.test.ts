@@ -26,7 +26,16 @@ let logs = '';
 function startController(): ChildProcess {
   const child = spawn(
     process.execPath,
-    ['src/cli/main.ts', '--config', join(work, 'lc2-backup.yaml'), '--catalog', catalogUrl, 'controller'],
+    [
+      'src/cli/main.ts',
+      '--config',
+      join(work, 'lc2-backup.yaml'),
+      '--catalog',
+      catalogUrl,
+      'controller',
+      '--metrics-port',
+      '0',
+    ],
     {
       cwd: root,
       env: { ...process.env, KUBECONFIG: testbed().kube.kubeconfig },

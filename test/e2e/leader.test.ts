@@ -38,6 +38,8 @@ function startReplica(identity: string): ChildProcess {
       '--config',
       join(work, 'lc2-backup.yaml'),
       'controller',
+      '--metrics-port',
+      '0',
       '--leader-elect',
       '--identity',
       identity,

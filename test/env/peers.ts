@@ -1,9 +1,12 @@
 // Where each real service's program comes from, pinned to an exact version, and how to get it
 // onto a fresh machine from the registries this machine reaches (Debian, the Go module proxy,
 // PyPI, npm). Everything built lands in the user cache, keyed by name and version.
-import { access, constants, mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { createHash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { access, constants, copyFile, mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { cacheRoot, withCacheLock, withProgress } from './cache.ts';
 import { CommandError, run } from './exec.ts';
 
@@ -16,6 +19,10 @@ export const versions = {
   moto: '5.2.5',
   s5cmd: 'v2.3.0',
   warp: 'v1.3.1',
+  // operations tooling (test/integration/ops/)
+  helm: 'v3.22.0',
+  prometheus: 'v0.316.0',
+  gopherLua: 'v1.1.2',
 } as const;
 
 interface GoPeer {
@@ -29,6 +36,11 @@ interface GoPeer {
   goModExtra?: (goModCache: string) => Promise<string>;
   /** Extra environment for `go mod tidy` and `go build`. */
   env?: Record<string, string>;
+  /**
+   * A program of our own instead of a tool: this directory's `main.go` is copied into the
+   * generated module (which requires `module`) and built as its main package; `pkg` is `.`.
+   */
+  sourceDir?: string;
 }
 
 async function exists(path: string): Promise<boolean> {
@@ -59,6 +71,13 @@ async function kubernetesReplaces(): Promise<string> {
     throw new Error(`no staging replaces found in k8s.io/kubernetes ${versions.kubernetes} go.mod`);
   return `replace (\n${lines.join('\n')}\n)\n`;
 }
+
+const argocdLuaDir = join(dirname(fileURLToPath(import.meta.url)), 'argocd-lua');
+// the runner's cache key changes with its source, so an edit rebuilds it
+const argocdLuaHash = createHash('sha256')
+  .update(readFileSync(join(argocdLuaDir, 'main.go')))
+  .digest('hex')
+  .slice(0, 12);
 
 const goPeers: Record<string, GoPeer> = {
   minio: {
@@ -115,6 +134,32 @@ const goPeers: Record<string, GoPeer> = {
     estimate: '30 s',
     env: { GONOSUMDB: 'github.com/minio' },
   },
+  // operations tooling: helm lint/template, promtool check/test rules, Argo CD health Lua
+  helm: {
+    name: 'helm',
+    module: 'helm.sh/helm/v3',
+    version: versions.helm,
+    pkg: 'helm.sh/helm/v3/cmd/helm',
+    estimate: '3 min',
+  },
+  promtool: {
+    name: 'promtool',
+    module: 'github.com/prometheus/prometheus',
+    version: versions.prometheus,
+    pkg: 'github.com/prometheus/prometheus/cmd/promtool',
+    estimate: '6 min',
+    // without the cloud service-discovery plugins (their SDKs are most of the build); rule
+    // checks and rule unit tests do not use them
+    env: { GOFLAGS: '-buildvcs=false -tags=remove_all_sd' },
+  },
+  'argocd-lua-health': {
+    name: `argocd-lua-health-${argocdLuaHash}`,
+    module: 'github.com/yuin/gopher-lua',
+    version: versions.gopherLua,
+    pkg: '.',
+    estimate: '20 s',
+    sourceDir: argocdLuaDir,
+  },
 };
 
 export type GoPeerName = keyof typeof goPeers;
@@ -161,7 +206,11 @@ async function buildGoPeer(peer: GoPeer, bin: string): Promise<void> {
     join(dir, 'go.mod'),
     `module lc2-backup.local/peers/${peer.name}\n\ngo 1.26.0\n\nrequire ${peer.module} ${peer.version}\n\n${extra}`,
   );
-  await writeFile(join(dir, 'tools.go'), `//go:build tools\n\npackage tools\n\nimport _ "${peer.pkg}"\n`);
+  if (peer.sourceDir === undefined) {
+    await writeFile(join(dir, 'tools.go'), `//go:build tools\n\npackage tools\n\nimport _ "${peer.pkg}"\n`);
+  } else {
+    await copyFile(join(peer.sourceDir, 'main.go'), join(dir, 'main.go'));
+  }
   const env = peer.env === undefined ? {} : { env: { ...process.env, ...peer.env } };
   await run('go', ['mod', 'tidy'], { cwd: dir, ...env });
   const tmp = `${bin}.tmp-${process.pid}`;

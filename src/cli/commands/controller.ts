@@ -7,13 +7,71 @@ import { KubeConfig } from '@kubernetes/client-node';
 import { Controller } from '../../controller/controller.ts';
 import { LeaderElector } from '../../controller/leader.ts';
 import { exitCodes } from '../errors.ts';
-import { openSession, type GlobalOptions } from '../session.ts';
+import { openSession, toolVersion, type GlobalOptions } from '../session.ts';
+import type { EngineContext } from '../../engine/context.ts';
+import { SnapshotRegistry } from '../../engine/databases.ts';
+import { StoreRegistry } from '../../engine/stores.ts';
+import { createMetrics, type Metrics } from '../../observability/metrics.ts';
+import { createPinoLogger } from '../../observability/pinoLogger.ts';
+import { registerConfigSecrets, SecretScrubber } from '../../observability/scrubber.ts';
+import { allOf, startObservabilityServer } from '../../observability/server.ts';
+import type { Logger } from '../../observability/logger.ts';
+import { startTracing, withSpan, type Tracing } from '../../observability/tracing.ts';
 
 export interface ControllerCommandOptions extends GlobalOptions {
   concurrency?: string;
+  /** /metrics, /healthz, /readyz; default LC2_METRICS_PORT, else 8080 (0: any free port). */
+  metricsPort?: string;
   leaderElect?: boolean;
   /** Identity in the leader Lease; default: host name and a random suffix. */
   identity?: string;
+}
+
+/**
+ * The engine as the controller runs it: JSON logs, retries counted in metrics, a span per
+ * provider call when tracing is on, and an unreachable catalog tolerated (archival catches up).
+ */
+function controllerEngine(
+  base: EngineContext,
+  hooks: { metrics: Metrics; tracing: Tracing; log: Logger; signal: AbortSignal },
+): EngineContext {
+  const { metrics, tracing } = hooks;
+  return {
+    ...base,
+    log: hooks.log,
+    stores: new StoreRegistry(base.config, {
+      onRetry: (event) => {
+        metrics.retried(event.error instanceof Error ? event.error.name : 'Error');
+      },
+      ...(tracing.enabled
+        ? {
+            around: <T>(target: { operation: string; bucket: string }, call: () => Promise<T>) =>
+              withSpan(`store.${target.operation}`, { 'lc2.bucket': target.bucket }, call),
+          }
+        : {}),
+    }),
+    snapshots: new SnapshotRegistry(base.config, { traced: tracing.enabled }),
+    // the controller's own progress goes to each request's status, not to a terminal line
+    onProgress: undefined,
+    tolerateCatalogOutage: true,
+    signal: hooks.signal,
+  };
+}
+
+/** The last successful backup per project from the catalog, so NoSuccessfulBackup26h sees a restart through. */
+async function seedLastSuccess(engine: EngineContext, metrics: Metrics): Promise<void> {
+  try {
+    const rows = await engine.catalog.listBackups({ state: 'Succeeded', limit: 10_000 });
+    const newest = new Map<string, Date>();
+    for (const row of rows) {
+      const at = row.completionTime;
+      const seen = newest.get(row.projectId);
+      if (at !== null && (seen === undefined || at > seen)) newest.set(row.projectId, at);
+    }
+    for (const [project, at] of newest) metrics.setLastSuccess(project, at);
+  } catch (err) {
+    engine.log.warn(`could not read the last successful backups from the catalog: ${String(err)}`);
+  }
 }
 
 function untilAborted(signals: AbortSignal[]): Promise<void> {
@@ -38,7 +96,17 @@ export async function controllerCommand(
   const session = await openSession({ ...options, quiet: false });
   const kubeConfig = new KubeConfig();
   kubeConfig.loadFromDefault();
-  const log = session.ctx.log;
+  const { config } = session;
+  // every secret the configuration names is scrubbed from logs, status, Events and spans
+  const scrubber = new SecretScrubber();
+  registerConfigSecrets(scrubber, config);
+  const log = createPinoLogger({ scrubber, base: { component: 'controller' } });
+  const metrics = createMetrics({ projects: Object.keys(config.projects) });
+  const tracing = startTracing({
+    serviceName: 'lc2-backup-controller',
+    serviceVersion: toolVersion,
+    scrub: (t) => scrubber.scrub(t),
+  });
   const say = (line: string): void => {
     process.stderr.write(`lc2-backup controller: ${line}\n`);
   };
@@ -51,10 +119,26 @@ export async function controllerCommand(
         ...(options.identity === undefined ? {} : { identity: options.identity }),
       })
     : undefined;
-  // the controller's own progress goes to each request's status, not to a terminal line; an
-  // unreachable catalog never stops a backup (finished requests are archived later)
-  const engine = { ...session.ctx, onProgress: undefined, tolerateCatalogOutage: true, signal: work.signal };
-  const controller = new Controller({ kubeConfig, engine, concurrency });
+  const engine = controllerEngine(session.ctx, { metrics, tracing, log, signal: work.signal });
+  const controller = new Controller({
+    kubeConfig,
+    engine,
+    concurrency,
+    metrics,
+    scrub: (text) => scrubber.scrub(text),
+  });
+  let leading = elector === undefined;
+  const server = await startObservabilityServer({
+    port: Number(options.metricsPort ?? process.env.LC2_METRICS_PORT ?? 8080),
+    registry: metrics.registry,
+    scrub: (text) => scrubber.scrub(text),
+    // a standby replica is ready (it waits to lead); the leader once its informers have listed
+    readiness: allOf({
+      informers: () => !leading || controller.synced || 'the informers have not listed yet',
+    }),
+  });
+  say(`metrics and health on port ${server.port} (/metrics, /healthz, /readyz)`);
+  await seedLastSuccess(engine, metrics);
   try {
     if (elector) {
       say(
@@ -64,6 +148,8 @@ export async function controllerCommand(
         if (!signal.aborted) throw err;
       });
       if (signal.aborted) return exitCodes.ok;
+      leading = true;
+      metrics.setLeader(true);
       elector.lost.addEventListener(
         'abort',
         () => {
@@ -74,8 +160,10 @@ export async function controllerCommand(
     }
     await controller.start();
     say(`watching ${kubeConfig.getCurrentCluster()?.server ?? 'the cluster'}; Ctrl-C or SIGTERM stops it`);
+    if (elector === undefined) metrics.setLeader(true);
     await untilAborted(elector ? [signal, elector.lost] : [signal]);
     if (elector?.lost.aborted === true) {
+      metrics.setLeader(false);
       say(`${String(elector.lost.reason)}; stopping`);
       return exitCodes.failure;
     }
@@ -84,6 +172,8 @@ export async function controllerCommand(
   } finally {
     await controller.stop();
     await elector?.release();
+    await server.close();
+    await tracing.shutdown();
     await session.close();
   }
 }

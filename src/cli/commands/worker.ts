@@ -1,4 +1,5 @@
 // `lc2-backup worker …`: what runs inside Kubernetes Jobs.
+// - `backup` / `restore`: one request's data-moving step (executor: job).
 // - `fire-schedule`: the Job of a BackupSchedule's CronJob creates one BackupRequest from the
 //   schedule's template (named <project>-<environment>-backup-<UTC timestamp>, labelled with the
 //   schedule), so the controller takes it from there.
@@ -9,7 +10,12 @@ import { validate } from '../../../api/v1alpha1/parse.ts';
 import { httpCode } from '../../controller/kube.ts';
 import { scheduleLabel } from '../../controller/scheduleReconciler.ts';
 import { backupTimestamp } from '../../format/layout.ts';
+import { BackupReconciler } from '../../controller/backupReconciler.ts';
+import { Resources } from '../../controller/resources.ts';
+import { RestoreReconciler } from '../../controller/restoreReconciler.ts';
+import { lineLogger } from '../../observability/logger.ts';
 import { exitCodes } from '../errors.ts';
+import { openSession, type GlobalOptions } from '../session.ts';
 
 export interface FireScheduleOptions {
   namespace: string;
@@ -73,4 +79,47 @@ export async function fireScheduleCommand(options: FireScheduleOptions): Promise
   }
   process.stdout.write(`created BackupRequest ${namespace}/${name} from ${ref}\n`);
   return exitCodes.ok;
+}
+
+export interface WorkOptions extends GlobalOptions {
+  namespace: string;
+  name: string;
+}
+
+/**
+ * `worker backup|restore`: runs one request's data-moving step in this process (a Job of
+ * `executor: job`), writing progress and the final status to the request. Exit 0 once the
+ * request is finished either way (its status says how); non-zero only when the worker could not
+ * finish it (the Job's backoff then runs it again, adopting the finished steps).
+ */
+export async function workCommand(
+  kind: 'backup' | 'restore',
+  options: WorkOptions,
+  signal: AbortSignal,
+): Promise<number> {
+  const session = await openSession({ ...options, quiet: true }, signal);
+  const kubeConfig = new KubeConfig();
+  kubeConfig.loadFromDefault();
+  const resources = new Resources(kubeConfig);
+  const engine = {
+    ...session.ctx,
+    log: lineLogger((line) => process.stderr.write(line)),
+    onProgress: undefined,
+    tolerateCatalogOutage: true,
+    initiator: 'controller',
+  };
+  try {
+    const reconciler =
+      kind === 'backup' ? new BackupReconciler(resources, engine) : new RestoreReconciler(resources, engine);
+    const state = await reconciler.work(options.namespace, options.name);
+    const ref = `${kind === 'backup' ? 'BackupRequest' : 'RestoreRequest'} ${options.namespace}/${options.name}`;
+    if (state === undefined) {
+      process.stderr.write(`lc2-backup worker: ${ref} does not exist; nothing to do\n`);
+      return exitCodes.ok;
+    }
+    process.stderr.write(`lc2-backup worker: ${ref} is ${state}\n`);
+    return state === 'Succeeded' || state === 'Failed' ? exitCodes.ok : exitCodes.failure;
+  } finally {
+    await session.close();
+  }
 }

@@ -5,6 +5,7 @@
 import { dumpToStore, probeDatabase } from '../../components/postgres/postgres.ts';
 import { NotFoundError, ValidationError } from '../../errors/index.ts';
 import { databaseSnapshotId } from '../../format/layout.ts';
+import { withSpan } from '../../observability/tracing.ts';
 import type { DatabaseArtifact } from '../../format/manifest.ts';
 import { ownershipTags, type ObjectStore } from '../../providers/types.ts';
 import { nowOf, type EngineContext } from '../context.ts';
@@ -122,9 +123,14 @@ export function backupDatabase(
   ctx.log.info(`backing up database instance ${plan.database.instanceId} (${plan.database.type})`, {
     backupId: plan.backupId,
   });
-  return plan.database.type === 'snapshot'
-    ? snapshotDatabase(ctx, plan, created)
-    : dumpDatabase(ctx, plan, destination);
+  return withSpan(
+    'backup.database',
+    { 'lc2.backup_id': plan.backupId, 'lc2.database.type': plan.database.type },
+    () =>
+      plan.database.type === 'snapshot'
+        ? snapshotDatabase(ctx, plan, created)
+        : dumpDatabase(ctx, plan, destination),
+  );
 }
 
 /** Removes the snapshot a failed backup took (or adopted): without a manifest it is no backup. */
