@@ -107,14 +107,20 @@ let proxy: Cuttable;
 let catalog: Catalog;
 let controller: Controller | undefined;
 
-function startController(ttl: string, globalConcurrency = 10): Promise<void> {
+function startController(ttl: string, globalConcurrency = 10, projectConcurrency = 2): Promise<void> {
   const retail = { ...app.config.projects.retail, namespaces: [ns.name] } as NonNullable<
     typeof app.config.projects.retail
   >;
   const config = {
     ...app.config,
     projects: { ...app.config.projects, retail },
-    controller: { ...app.config.controller, namespace: ns.name, finishedTTL: ttl, globalConcurrency },
+    controller: {
+      ...app.config.controller,
+      namespace: ns.name,
+      finishedTTL: ttl,
+      globalConcurrency,
+      projectConcurrency,
+    },
   };
   controller = new Controller({
     kubeConfig: kc,
@@ -212,10 +218,15 @@ describe('a request around its run', () => {
     await controller?.stop();
   });
 
-  it('holds the global limit in Leases: a slot held across a restart makes the next request wait', async () => {
-    // a running request holding the only global slot, as a restarted controller finds it; a
-    // foreign finalizer and a pending deletion keep this controller's hands off it
-    const holder = 'retail-prd-backup-20250601-040000';
+  // A running request holds the only slot of a pool, as a restarted controller finds it (a
+  // foreign finalizer and a pending deletion keep this controller's hands off the holder); the
+  // next request waits until the holder goes.
+  async function heldSlotMakesNextWait(
+    pool: { lease: string; message: RegExp },
+    names: [string, string],
+    start: () => Promise<void>,
+  ) {
+    const [holder, waiting] = names;
     const body = request(holder, 'Retain') as { metadata: Record<string, unknown> };
     body.metadata = { ...body.metadata, finalizers: ['test.lc2/hold'] };
     await custom.createNamespacedCustomObject({ group, version, namespace: ns.name, plural, body });
@@ -224,20 +235,17 @@ describe('a request around its run', () => {
       setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
     );
     await custom.deleteNamespacedCustomObject({ group, version, namespace: ns.name, plural, name: holder });
-    // earlier runs in this namespace left the pool's Lease free; take it for the holder
-    await kc
-      .makeApiClient(CoordinationV1Api)
-      .deleteNamespacedLease({ name: 'lc2-limit-global-0', namespace: ns.name })
-      .catch(() => undefined);
-    await kc.makeApiClient(CoordinationV1Api).createNamespacedLease({
+    const leases = kc.makeApiClient(CoordinationV1Api);
+    // earlier runs in this namespace may have left the Lease free; take it for the holder
+    await leases.deleteNamespacedLease({ name: pool.lease, namespace: ns.name }).catch(() => undefined);
+    await leases.createNamespacedLease({
       namespace: ns.name,
       body: {
-        metadata: { name: 'lc2-limit-global-0' },
+        metadata: { name: pool.lease },
         spec: { holderIdentity: `${ns.name}/${holder}`, acquireTime: microTime(), renewTime: microTime() },
       },
     });
-    await startController('1h', 1);
-    const waiting = 'retail-prd-backup-20250601-050000';
+    await start();
     await custom.createNamespacedCustomObject({
       group,
       version,
@@ -245,11 +253,11 @@ describe('a request around its run', () => {
       plural,
       body: request(waiting, 'Retain'),
     });
-    const status = await until('the request to wait for the global slot', async () => {
+    const status = await until('the request to wait for the slot', async () => {
       const s = (await get(waiting))?.status;
       return s?.reason === 'WaitingForSlot' ? s : undefined;
     });
-    expect(status.message).toMatch(/waiting for a slot: 1 of the global 1 running; position 1 in line/);
+    expect(status.message).toMatch(pool.message);
     await sleep(1500);
     expect((await get(waiting))?.status?.state).toBe('Pending');
     // the holder finishes (here: goes away): the waiting request runs
@@ -262,6 +270,29 @@ describe('a request around its run', () => {
       return s?.state === 'Succeeded' || s?.state === 'Failed' ? s : undefined;
     });
     expect(done.state).toBe('Succeeded');
+  }
+
+  it('holds the per-project limit in Leases across a restart: a held slot makes the next request wait', async () => {
+    await heldSlotMakesNextWait(
+      {
+        lease: 'lc2-slot-retail-0',
+        message: /waiting for a slot: 1 of project retail's 1 running; position 1 in line/,
+      },
+      ['retail-prd-backup-20250601-060000', 'retail-prd-backup-20250601-070000'],
+      () => startController('1h', 10, 1),
+    );
+    await controller?.stop();
+  });
+
+  it('holds the global limit in Leases across a restart: a held slot makes the next request wait', async () => {
+    await heldSlotMakesNextWait(
+      {
+        lease: 'lc2-limit-global-0',
+        message: /waiting for a slot: 1 of the global 1 running; position 1 in line/,
+      },
+      ['retail-prd-backup-20250601-040000', 'retail-prd-backup-20250601-050000'],
+      () => startController('1h', 1),
+    );
     await controller?.stop();
   });
 });
