@@ -15,10 +15,10 @@ describe('lc2-backup CLI', () => {
     expect(stderr.mock.calls.map((c) => String(c[0])).join('')).toMatch(/unknown command 'bakup'/);
   });
 
-  it('says the worker is not implemented yet and exits non-zero instead of faking success', async () => {
+  it('refuses a worker step without the request it is for, naming the missing option', async () => {
     const stderr = vi.spyOn(process.stderr, 'write').mockReturnValue(true);
-    expect(await main(['worker'])).toBe(1);
-    expect(String(stderr.mock.calls[0]?.[0])).toContain('not implemented yet');
+    expect(await main(['worker', 'backup', '--namespace', 'proj-retail-prd'])).toBe(2);
+    expect(stderr.mock.calls.map((c) => String(c[0])).join('')).toMatch(/required option '--name <name>'/);
   });
 
   it('rejects a request file that does not exist, naming it', async () => {

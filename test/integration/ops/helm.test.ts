@@ -181,6 +181,7 @@ describe('helm template', () => {
         memory: '512Mi',
         deadline: '6h',
         backoffLimit: 1,
+        podLabels: {},
       },
       finishedTTL: '24h',
     });
