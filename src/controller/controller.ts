@@ -111,9 +111,11 @@ export class Controller {
   /** Per-project slots in Leases; the waiting line comes from the BackupRequest informer's cache. */
   private slotPolicy(resources: Resources): SlotPolicy {
     const { config } = this.options.engine;
+    // the informer's cache answers without a request; a holder it does not know (yet) is read
     const holderActive = async (holder: string): Promise<boolean> => {
       const [namespace = '', name = ''] = holder.split('/');
-      const held = await resources.get('backuprequests', namespace, name);
+      const cached = this.informers[0]?.get(name, namespace) as Resource | undefined;
+      const held = cached ?? (await resources.get('backuprequests', namespace, name));
       return held !== undefined && !terminalStates.has(held.status?.state ?? '');
     };
     const { kubeConfig } = this.options;

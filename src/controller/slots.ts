@@ -6,6 +6,10 @@
 import { CoordinationV1Api, type KubeConfig, type V1Lease } from '@kubernetes/client-node';
 import { httpCode, microTime } from './kube.ts';
 
+/** Labels that let a pool's Leases be read in one LIST. */
+const poolLabel = 'backup.liferay.cloud/slot-pool';
+const projectLabel = 'backup.liferay.cloud/slot-project';
+
 export interface SlotDecision {
   acquired: boolean;
   /** Slots of the project in use (including ours when acquired). */
@@ -40,13 +44,22 @@ export class ProjectSlots {
     return `${this.prefix}-${project}-${i}`;
   }
 
-  private async read(name: string): Promise<V1Lease | undefined> {
-    try {
-      return await this.api.readNamespacedLease({ name, namespace: this.namespace });
-    } catch (err) {
-      if (httpCode(err) === 404) return undefined;
-      throw err;
-    }
+  private labels(project: string): Record<string, string> {
+    return {
+      'app.kubernetes.io/part-of': 'lc2-backup',
+      [poolLabel]: this.prefix,
+      [projectLabel]: project,
+    };
+  }
+
+  /** The pool's Leases by slot index, in one LIST (not one GET per slot). */
+  private async readPool(project: string, limit: number): Promise<(V1Lease | undefined)[]> {
+    const list = await this.api.listNamespacedLease({
+      namespace: this.namespace,
+      labelSelector: `${poolLabel}=${this.prefix},${projectLabel}=${project}`,
+    });
+    const byName = new Map(list.items.map((lease) => [lease.metadata?.name, lease]));
+    return Array.from({ length: limit }, (_, i) => byName.get(this.leaseName(project, i)));
   }
 
   /**
@@ -54,54 +67,52 @@ export class ProjectSlots {
    * project's waiting requests in creation order, `holder` among them).
    */
   async acquire(project: string, limit: number, holder: string, waiting: string[]): Promise<SlotDecision> {
-    const leases = await Promise.all(
-      Array.from({ length: limit }, (_, i) => this.read(this.leaseName(project, i))),
+    const leases = await this.readPool(project, limit);
+    if (leases.some((l) => l?.spec?.holderIdentity === holder))
+      return { acquired: true, busy: leases.filter((l) => l?.spec?.holderIdentity).length, limit };
+    const active = await Promise.all(
+      leases.map((lease) => {
+        const owner = lease?.spec?.holderIdentity;
+        return owner === undefined || owner === '' ? Promise.resolve(false) : this.holderActive(owner);
+      }),
     );
-    const free: number[] = [];
-    let busy = 0;
-    for (const [i, lease] of leases.entries()) {
-      const owner = lease?.spec?.holderIdentity;
-      if (owner === holder)
-        return { acquired: true, busy: leases.filter((l) => l?.spec?.holderIdentity).length, limit };
-      if (owner !== undefined && owner !== '' && (await this.holderActive(owner))) busy++;
-      else free.push(i);
-    }
+    const free = active.flatMap((isActive, i) => (isActive ? [] : [i]));
+    const busy = limit - free.length;
     const place = Math.max(0, waiting.indexOf(holder));
     if (place >= free.length) return { acquired: false, busy, limit, position: place - free.length + 1 };
     for (const i of free) {
-      if (await this.take(this.leaseName(project, i), leases[i], holder))
+      if (await this.take({ project, i, current: leases[i] }, holder))
         return { acquired: true, busy: busy + 1, limit };
     }
     return { acquired: false, busy: limit, limit, position: place + 1 };
   }
 
-  private async take(name: string, current: V1Lease | undefined, holder: string): Promise<boolean> {
+  private async take(
+    slot: { project: string; i: number; current: V1Lease | undefined },
+    holder: string,
+  ): Promise<boolean> {
+    const name = this.leaseName(slot.project, slot.i);
     const spec = { holderIdentity: holder, acquireTime: microTime(), renewTime: microTime() };
+    const metadata = { name, labels: this.labels(slot.project) };
     try {
-      if (current === undefined) {
-        await this.api.createNamespacedLease({
-          namespace: this.namespace,
-          body: { metadata: { name, labels: { 'app.kubernetes.io/part-of': 'lc2-backup' } }, spec },
-        });
+      if (slot.current === undefined) {
+        await this.api.createNamespacedLease({ namespace: this.namespace, body: { metadata, spec } });
       } else {
+        // the resourceVersion makes the take-over conditional: a concurrent taker gets 409
+        const resourceVersion = slot.current.metadata?.resourceVersion;
         await this.api.replaceNamespacedLease({
           name,
           namespace: this.namespace,
-          // the resourceVersion makes the take-over conditional: a concurrent taker gets 409
-          body: {
-            metadata: {
-              name,
-              resourceVersion: current.metadata?.resourceVersion,
-              labels: current.metadata?.labels,
-            },
-            spec,
-          },
+          body: { metadata: { ...metadata, resourceVersion }, spec },
         });
       }
       return true;
     } catch (err) {
       // another controller (or request) took it between our read and our write
-      if (httpCode(err) === 409) return false;
+      if (httpCode(err) === 409) {
+        if (slot.current === undefined) await this.adoptUnlabelled(name, slot.project);
+        return false;
+      }
       if (httpCode(err) === 404) {
         throw new Error(
           `controller.namespace: namespace "${this.namespace}" (where the per-project slot Leases live) does not exist; create it or set controller.namespace to the controller's own namespace`,
@@ -112,12 +123,38 @@ export class ProjectSlots {
     }
   }
 
+  /**
+   * A Lease of this name exists but the pool's LIST did not find it: one written by an older
+   * version, without the pool labels. Label it (keeping its holder) so the next round sees it.
+   */
+  private async adoptUnlabelled(name: string, project: string): Promise<void> {
+    const lease = await this.api
+      .readNamespacedLease({ name, namespace: this.namespace })
+      .catch(() => undefined);
+    const labels = lease?.metadata?.labels ?? {};
+    if (lease === undefined || labels[poolLabel] === this.prefix) return;
+    await this.api
+      .replaceNamespacedLease({
+        name,
+        namespace: this.namespace,
+        body: {
+          metadata: {
+            name,
+            resourceVersion: lease.metadata?.resourceVersion,
+            labels: { ...labels, ...this.labels(project) },
+          },
+          spec: lease.spec,
+        },
+      })
+      .catch(() => undefined);
+  }
+
   /** Frees the slot `holder` has, if any. */
   async release(project: string, limit: number, holder: string): Promise<void> {
-    for (let i = 0; i < limit; i++) {
-      const name = this.leaseName(project, i);
-      const lease = await this.read(name);
+    const leases = await this.readPool(project, limit);
+    for (const lease of leases) {
       if (lease?.spec?.holderIdentity !== holder) continue;
+      const name = lease.metadata?.name ?? '';
       await this.api
         .replaceNamespacedLease({
           name,
