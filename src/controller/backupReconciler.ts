@@ -30,7 +30,12 @@ export interface SlotPolicy {
   limitFor: (project: string) => number;
   waiting: (project: string) => string[];
   global?: { manager: ProjectSlots; limit: number };
+  /** Called when this process freed a slot of `project`: wake the requests next in line. */
+  wake?: (project: string) => void;
 }
+
+/** How soon a waiting request looks again by itself (a freed slot wakes it earlier). */
+const recheckMs = 10_000;
 
 export interface BackupReconcilerOptions {
   progressIntervalMs?: number;
@@ -139,24 +144,28 @@ export class BackupReconciler {
     this.metrics?.setQueueDepth(project, Math.max(0, waiting.length - (decision.acquired ? 1 : 0)));
     if (!decision.acquired) {
       await this.waitForSlot(resource, `project ${project}'s`, decision);
-      return { requeueAfterMs: 1000 };
+      return { requeueAfterMs: recheckMs };
     }
     const global = slots.global;
+    let ran = false;
     try {
       if (global) {
         const overall = await global.manager.acquire('global', global.limit, key, [key]);
         if (!overall.acquired) {
           await this.waitForSlot(resource, 'the global', overall);
-          return { requeueAfterMs: 1000 };
+          return { requeueAfterMs: recheckMs };
         }
       }
       try {
+        ran = true;
         await this.run(resource, request);
       } finally {
         await global?.manager.release('global', global.limit, key);
       }
     } finally {
       await slots.manager.release(project, limit, key);
+      // a run freed its slots: the requests next in line go now (not after their recheck)
+      if (ran) slots.wake?.(project);
     }
     return undefined;
   }

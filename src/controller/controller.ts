@@ -125,21 +125,35 @@ export class Controller {
       manager,
       global: { manager: global, limit: config.controller.globalConcurrency },
       limitFor: (project) => config.projects[project]?.concurrency ?? config.controller.projectConcurrency,
-      waiting: (project) =>
-        (this.informers[0]?.list() ?? [])
-          .map((o) => o as unknown as Resource)
-          .filter(
-            (r) =>
-              (r.spec as { projectId?: string }).projectId === project &&
-              !['Succeeded', 'Failed', 'InProgress'].includes(r.status?.state ?? ''),
-          )
-          .sort(
-            (a, b) =>
-              (a.metadata.creationTimestamp ?? '').localeCompare(b.metadata.creationTimestamp ?? '') ||
-              a.metadata.name.localeCompare(b.metadata.name),
-          )
-          .map((r) => `${r.metadata.namespace}/${r.metadata.name}`),
+      waiting: (project) => this.waitingRequests(project),
+      // a freed slot wakes the requests next in line at once (the periodic recheck is slow)
+      wake: (project) => {
+        const limit = config.projects[project]?.concurrency ?? config.controller.projectConcurrency;
+        const next = [
+          ...this.waitingRequests(project).slice(0, limit),
+          ...this.waitingRequests().slice(0, 4),
+        ];
+        for (const key of new Set(next)) this.queue.add(`backuprequests/${key}`);
+      },
     };
+  }
+
+  /** Requests waiting to start (of one project, or of all), oldest first, as namespace/name. */
+  private waitingRequests(project?: string): string[] {
+    return (this.informers[0]?.list() ?? [])
+      .map((o) => o as unknown as Resource)
+      .filter(
+        (r) =>
+          (project === undefined || (r.spec as { projectId?: string }).projectId === project) &&
+          r.metadata.deletionTimestamp === undefined &&
+          !['Succeeded', 'Failed', 'InProgress'].includes(r.status?.state ?? ''),
+      )
+      .sort(
+        (a, b) =>
+          (a.metadata.creationTimestamp ?? '').localeCompare(b.metadata.creationTimestamp ?? '') ||
+          a.metadata.name.localeCompare(b.metadata.name),
+      )
+      .map((r) => `${r.metadata.namespace}/${r.metadata.name}`);
   }
 
   private watch(plural: string): Watched {
