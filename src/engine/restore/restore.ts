@@ -1,8 +1,15 @@
 // Restore: take one recovery point back as a unit, into a NEW database and a new bucket/prefix
-// (a safe clone). Every restored document is checked against its manifest SHA-256. A failed
-// restore removes what it created (the new database, the restored objects).
+// (a safe clone). The database and the documents are restored at the same time; every restored
+// document is checked against its manifest SHA-256. A failed restore stops the other half and
+// removes what it created (the new database, the restored objects) — never a database that was
+// there before: that one is refused before either half starts.
 import type { RestoreRequest } from '../../../api/v1alpha1/restoreRequest.ts';
-import { clientFor, restoreFromStore, type PgConnection } from '../../components/postgres/postgres.ts';
+import {
+  clientFor,
+  requireNewDatabase,
+  restoreFromStore,
+  type PgConnection,
+} from '../../components/postgres/postgres.ts';
 import { copyObject, forEachLimit, listAll } from '../../components/documentLibrary/copy.ts';
 import type { Provider } from '../../../api/v1alpha1/common.ts';
 import type { ProjectConfig } from '../../config/config.ts';
@@ -192,6 +199,7 @@ async function restoreDocuments(
   ctx: EngineContext,
   located: LocatedBackup,
   target: Target,
+  signal: AbortSignal,
 ): Promise<{ objectCount: number; totalSize: number }> {
   const dl = located.header.documentLibrary;
   const progress = new ProgressTracker('documentLibrary', ctx.onProgress);
@@ -215,7 +223,8 @@ async function restoreDocuments(
       result.totalSize += entry.size;
       progress.add(1, entry.size);
     },
-  );
+    signal,
+  ).finally(() => body.destroy());
   progress.finish();
   return result;
 }
@@ -257,14 +266,12 @@ async function undo(ctx: EngineContext, target: Target, created: Created): Promi
 async function restoreDump(
   ctx: EngineContext,
   located: LocatedBackup,
-  target: Extract<DatabaseTarget, { kind: 'dump' }>,
-  created: Created,
+  conn: PgConnection,
+  run: { created: Created; signal: AbortSignal },
 ): Promise<void> {
   const artifact = located.header.database.artifact;
   if (!artifact)
     throw new ValidationError(`backup "${located.header.backupId}" has no database dump to restore`);
-  const conn = await connectionFor(ctx, located.header.projectId, target.conn);
-  created.database = conn;
   await restoreFromStore({
     conn,
     pgBin: ctx.config.engine.pgBin ?? process.env.LC2_PG_BIN,
@@ -273,6 +280,11 @@ async function restoreDump(
     key: artifact.key,
     scratchDir: ctx.config.engine.scratchDir,
     jobs: ctx.config.engine.restoreJobs,
+    // only a database this run created is ever dropped by the undo
+    onCreated: () => {
+      run.created.database = conn;
+    },
+    signal: run.signal,
   });
 }
 
@@ -280,7 +292,7 @@ async function restoreSnapshot(
   ctx: EngineContext,
   located: LocatedBackup,
   target: Extract<DatabaseTarget, { kind: 'snapshot' }>,
-  ids: { restoreId: string; created: Created },
+  ids: { restoreId: string; created: Created; signal: AbortSignal },
 ): Promise<{ host: string; port: number } | undefined> {
   const { header } = located;
   const snapshots = snapshotsFor(ctx, header.projectId);
@@ -302,13 +314,68 @@ async function restoreSnapshot(
   );
   const progress = new ProgressTracker('database', ctx.onProgress);
   const ready = await snapshots.waitForInstance(instance.instanceId, {
-    signal: ctx.signal,
+    signal: ids.signal,
     onProgress: (percent) => {
       progress.setBytes(Math.round((header.database.size * percent) / 100));
     },
   });
   progress.finish();
   return ready.endpoint;
+}
+
+type DatabaseStep = (signal: AbortSignal) => Promise<{ host: string; port: number } | undefined>;
+
+/**
+ * The database half of a restore, ready to start. A dump goes into a NEW database: one that
+ * exists is refused here, before either half starts, so a failure (and the undo after it) never
+ * touches a database that was there before.
+ */
+async function databaseStep(
+  ctx: EngineContext,
+  located: LocatedBackup,
+  db: DatabaseTarget,
+  ids: { restoreId: string; created: Created },
+): Promise<DatabaseStep> {
+  if (db.kind === 'snapshot') return (signal) => restoreSnapshot(ctx, located, db, { ...ids, signal });
+  if (!located.header.database.artifact)
+    throw new ValidationError(`backup "${located.header.backupId}" has no database dump to restore`);
+  const conn = await connectionFor(ctx, located.header.projectId, db.conn);
+  await requireNewDatabase(conn);
+  return async (signal) => {
+    await restoreDump(ctx, located, conn, { created: ids.created, signal });
+    return undefined;
+  };
+}
+
+/**
+ * Runs two steps at the same time. When one fails, the other is stopped through its signal;
+ * both have settled (nothing in flight) before the first failure is thrown, so the caller's undo
+ * does not race a step still writing.
+ */
+export async function bothOrNeither<A, B>(
+  first: (signal: AbortSignal) => Promise<A>,
+  second: (signal: AbortSignal) => Promise<B>,
+  parent?: AbortSignal,
+): Promise<[A, B]> {
+  const stop = new AbortController();
+  const signal = parent === undefined ? stop.signal : AbortSignal.any([parent, stop.signal]);
+  const failure: { error?: unknown } = {};
+  const watched = async <T>(step: (signal: AbortSignal) => Promise<T>): Promise<T> => {
+    try {
+      return await step(signal);
+    } catch (err) {
+      if (!('error' in failure)) {
+        failure.error = err;
+        stop.abort(err);
+      }
+      throw err;
+    }
+  };
+  const [a, b] = await Promise.allSettled([watched(first), watched(second)]);
+  if ('error' in failure) throw failure.error;
+  if (a.status === 'rejected' || b.status === 'rejected')
+    throw new Error('unreachable: a step failed unseen');
+  return [a.value, b.value];
 }
 
 export async function runRestore(ctx: EngineContext, request: RestoreRequest): Promise<RestoreResult> {
@@ -335,16 +402,19 @@ export async function runRestore(ctx: EngineContext, request: RestoreRequest): P
     startTime: started,
   });
   const created: Created = {};
+  let running = false;
   try {
-    ctx.log.info(`restoring the database into ${db.instanceId}/${db.databaseName}`, { restoreId });
-    let endpoint: { host: string; port: number } | undefined;
-    if (db.kind === 'dump') await restoreDump(ctx, located, db, created);
-    else endpoint = await restoreSnapshot(ctx, located, db, { restoreId, created });
+    const restoreDatabase = await databaseStep(ctx, located, db, { restoreId, created });
     ctx.log.info(
-      `restoring ${located.header.documentLibrary.objectCount} documents into ${target.bucket}/${target.prefix}`,
+      `restoring the database into ${db.instanceId}/${db.databaseName} and, at the same time, ${located.header.documentLibrary.objectCount} documents into ${target.bucket}/${target.prefix}`,
       { restoreId },
     );
-    const docs = await restoreDocuments(ctx, located, target);
+    running = true;
+    const [endpoint, docs] = await bothOrNeither(
+      restoreDatabase,
+      (signal) => restoreDocuments(ctx, located, target, signal),
+      ctx.signal,
+    );
     await ctx.catalog.recordRestoreSucceeded(restoreId, {
       restoredObjectCount: docs.objectCount,
       restoredTotalSizeBytes: docs.totalSize,
@@ -361,8 +431,8 @@ export async function runRestore(ctx: EngineContext, request: RestoreRequest): P
       durationMs: nowOf(ctx).getTime() - started.getTime(),
     };
   } catch (err) {
-    if (!(err instanceof ValidationError && /already exists/.test(err.message)))
-      await undo(ctx, target, created);
+    // before the two steps started nothing was created (a refused database is never dropped)
+    if (running) await undo(ctx, target, created);
     await ctx.catalog
       .recordRestoreFailed(restoreId, err instanceof Error ? err.message : String(err))
       .catch(() => undefined);

@@ -52,7 +52,8 @@ export function awsS3Store(options: AwsS3StoreOptions): S3ObjectStore {
     multipartCopyThreshold: options.multipartCopyThreshold,
     partSize: options.partSize,
     checksums: options.checksums,
-    // every copy in flight may also hold a HEAD (its checksum) and a listing page
+    // a copy in flight, a HEAD where the server leaves the copy's checksum out, and the listing
+    // page fetched ahead
     maxSockets: options.concurrency * 2 + 4,
     retryMode: 'adaptive',
     maxAttempts: 4,

@@ -10,6 +10,8 @@ import { S3ObjectStore, type S3ObjectStoreOptions } from './objectStore.ts';
 const MiB = 1024 * 1024;
 const bucket = useBucket('s3store');
 const other = useBucket('s3store-other');
+const sdkBucket = useBucket('s3sdk');
+const sdkOther = useBucket('s3sdk-other');
 
 function minioOptions(overrides: Partial<S3ObjectStoreOptions> = {}): S3ObjectStoreOptions {
   const { s3 } = testbed();
@@ -41,6 +43,30 @@ describeObjectStoreConformance(
   // on single-part copies; multipart copies and listings carry none
   { partSize: 5 * MiB, sha256: { put: true, copy: true, head: true }, prefixCollisions: false },
 );
+
+describeObjectStoreConformance(
+  'S3ObjectStore on MinIO, every request through the SDK',
+  () =>
+    Promise.resolve({
+      store: new S3ObjectStore(minioOptions({ leanRequests: false })),
+      bucket: sdkBucket.name,
+      otherBucket: sdkOther.name,
+    }),
+  { partSize: 5 * MiB, sha256: { put: true, copy: true, head: true }, prefixCollisions: false },
+);
+
+/** The names of the commands a store's SDK client sends from now on. */
+function sdkCommands(store: S3ObjectStore): string[] {
+  const sent: string[] = [];
+  store.client.middlewareStack.add(
+    (next, context) => (args) => {
+      sent.push(context.commandName ?? '?');
+      return next(args);
+    },
+    { step: 'initialize', name: `count${String(Math.random())}` },
+  );
+  return sent;
+}
 
 describe('S3ObjectStore', () => {
   const s3 = s3Client();
@@ -99,6 +125,43 @@ describe('S3ObjectStore', () => {
     });
     expect(copied.etag).not.toMatch(/-/);
     expect(copied.sha256).toBe(createHash('sha256').update(small).digest('hex'));
+  });
+
+  it('takes the SHA-256 of a copy from the copy response itself: one request per object', async () => {
+    const data = Buffer.from('one request per copy');
+    const sha = createHash('sha256').update(data).digest('hex');
+    for (const leanRequests of [true, false]) {
+      const store = new S3ObjectStore(minioOptions({ leanRequests }));
+      await store.put(bucket.name, 'one/src', data);
+      const sent = sdkCommands(store);
+      const copied = await store.copy(bucket.name, 'one/src', other.name, `one/${leanRequests}`, {
+        size: data.length,
+      });
+      expect(copied.sha256).toBe(sha);
+      expect(copied.etag).toMatch(/^[0-9a-f]{32}$/);
+      // the lean path sends none through the SDK; the SDK path one CopyObject and no HEAD
+      expect(sent).toEqual(leanRequests ? [] : ['CopyObjectCommand']);
+      const head = await store.head(other.name, `one/${leanRequests}`);
+      expect(head).toMatchObject({ size: data.length, etag: copied.etag, sha256: sha });
+    }
+  });
+
+  it('sends what the lean path does not handle through the SDK: denied access stays permanent', async () => {
+    const store = new S3ObjectStore(
+      minioOptions({ credentials: { accessKeyId: 'wrong-key', secretAccessKey: 'wrong-secret-value' } }),
+    );
+    const sent = sdkCommands(store);
+    for (const attempt of [
+      () => store.head(bucket.name, 'k'),
+      () => store.copy(bucket.name, 'k', other.name, 'k', { size: 1 }),
+    ]) {
+      const error = await attempt().catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(Error);
+      expect(error).not.toBeInstanceOf(RetryableError);
+      expect(error).not.toBeInstanceOf(NotFoundError);
+      expect((error as Error).message).not.toContain('wrong-secret-value');
+    }
+    expect(sent).toEqual(['HeadObjectCommand', 'CopyObjectCommand']);
   });
 
   it('fails a multipart put whose stream is shorter than declared, storing nothing', async () => {

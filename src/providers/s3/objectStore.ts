@@ -4,8 +4,13 @@
 // SHA-256: the store's own multipart checksums are composites (a hash of part hashes), not a
 // whole-object hash, so `put` hashes the bytes on the way through and sends the digest with a
 // single-part PutObject (the server verifies and keeps it, so a later `head` returns it). Copies
-// ask the server to compute SHA-256 (single-part CopyObject only); servers that keep it but do
-// not echo it in the CopyObject response (MinIO) are asked with one HEAD.
+// ask the server to compute SHA-256 (single-part CopyObject only) and read it from the response:
+// AWS S3 returns it in the CopyObjectResult, MinIO in the `x-amz-checksum-sha256` header only (a
+// HEAD is the last resort, for a server that returns it in neither).
+//
+// Single-part copies and HEADs, the requests made once per object, go through a lean SigV4 path
+// (./lean.ts) instead of the SDK's middleware stack; everything else, and every response that
+// path does not handle, goes through the SDK.
 import {
   AbortMultipartUploadCommand,
   CompleteMultipartUploadCommand,
@@ -21,6 +26,8 @@ import {
   S3Client,
   UploadPartCopyCommand,
   type BucketLocationConstraint,
+  type ChecksumType,
+  type CopyObjectCommandOutput,
   type CompletedPart,
   type HeadObjectCommandOutput,
   type S3ClientConfig,
@@ -37,6 +44,7 @@ import {
   ValidationError,
 } from '../../errors/index.ts';
 import type { CopyOptions, ListPage, ObjectInfo, ObjectStore, PutOptions } from '../types.ts';
+import { header, LeanS3, s3Error, xmlValue, type LeanResponse } from './lean.ts';
 
 const MiB = 1024 * 1024;
 const GiB = 1024 * MiB;
@@ -78,6 +86,11 @@ export interface S3ObjectStoreOptions {
    * reject the `x-amz-checksum-*` headers; every `sha256` from `put` is still the real one.
    */
   checksums?: boolean | undefined;
+  /**
+   * Send single-part copies and HEADs through the lean SigV4 path (default true); false sends
+   * every request through the SDK.
+   */
+  leanRequests?: boolean | undefined;
 }
 
 type ErrorLike = Error & {
@@ -263,6 +276,37 @@ async function runLimited<T>(tasks: (() => Promise<T>)[], limit: number): Promis
   return results;
 }
 
+/**
+ * MinIO returns the checksum a CopyObject computed in the `x-amz-checksum-*` response headers,
+ * which the SDK's CopyObject output leaves out: they are copied into its CopyObjectResult.
+ */
+function addCopyChecksumHeaders(client: S3Client): void {
+  client.middlewareStack.add(
+    (next, context) => async (args) => {
+      const result = await next(args);
+      if (context.commandName !== 'CopyObjectCommand') return result;
+      const headers = (result.response as { headers?: Record<string, string | undefined> }).headers ?? {};
+      const copied = ((result.output as CopyObjectCommandOutput).CopyObjectResult ??= {});
+      copied.ChecksumSHA256 ??= headers['x-amz-checksum-sha256'];
+      copied.ChecksumType ??= headers['x-amz-checksum-type'] as ChecksumType | undefined;
+      return result;
+    },
+    { step: 'initialize', name: 'lc2CopyChecksumHeaders' },
+  );
+}
+
+function leanFor(client: S3Client, options: S3ObjectStoreOptions): LeanS3 {
+  return new LeanS3({
+    client,
+    endpoint: options.endpoint,
+    forcePathStyle: options.forcePathStyle ?? false,
+    // the SDK's default pool size
+    maxSockets: options.maxSockets ?? 50,
+    connectionTimeoutMs: options.connectionTimeoutMs,
+    requestTimeoutMs: options.requestTimeoutMs,
+  });
+}
+
 export class S3ObjectStore implements ObjectStore {
   readonly name: string;
   readonly client: S3Client;
@@ -271,6 +315,7 @@ export class S3ObjectStore implements ObjectStore {
   readonly #queueSize: number;
   readonly #checksums: boolean;
   readonly #region: string;
+  readonly #lean: LeanS3 | undefined;
 
   constructor(options: S3ObjectStoreOptions) {
     this.#partSize = options.partSize ?? 64 * MiB;
@@ -306,6 +351,8 @@ export class S3ObjectStore implements ObjectStore {
       requestChecksumCalculation: 'WHEN_REQUIRED',
       responseChecksumValidation: 'WHEN_REQUIRED',
     });
+    addCopyChecksumHeaders(this.client);
+    this.#lean = options.leanRequests === false ? undefined : leanFor(this.client, options);
   }
 
   async bucketExists(bucket: string): Promise<boolean> {
@@ -380,7 +427,7 @@ export class S3ObjectStore implements ObjectStore {
   /** Undefined for a missing key and for a missing bucket (a HEAD's 404 cannot tell them apart). */
   async head(bucket: string, key: string): Promise<ObjectInfo | undefined> {
     try {
-      return this.#headInfo(key, await this.#head(bucket, key));
+      return (await this.#leanHead(bucket, key)) ?? this.#headInfo(key, await this.#head(bucket, key));
     } catch (err) {
       const mapped = mapError(err, 'reading metadata of', this.#where(bucket, key));
       if (mapped instanceof NotFoundError) return undefined;
@@ -547,6 +594,15 @@ export class S3ObjectStore implements ObjectStore {
   }
 
   async #singleCopy(at: CopyTarget, size: number): Promise<ObjectInfo> {
+    const info = (await this.#leanCopy(at, size)) ?? (await this.#sdkCopy(at, size));
+    if (info.sha256 !== undefined || !this.#checksums) return info;
+    // a server that computed the checksum but returned it neither in the body nor in a header
+    const copied = this.#headInfo(at.dstKey, await this.#head(at.dstBucket, at.dstKey));
+    // a different ETag means another writer replaced the copy meanwhile: its hash is not ours
+    return copied.etag === info.etag ? { ...info, size: copied.size, sha256: copied.sha256 } : info;
+  }
+
+  async #sdkCopy(at: CopyTarget, size: number): Promise<ObjectInfo> {
     const out = await this.client.send(
       new CopyObjectCommand({
         Bucket: at.dstBucket,
@@ -556,19 +612,65 @@ export class S3ObjectStore implements ObjectStore {
       }),
     );
     const result = out.CopyObjectResult;
-    const etag = unquote(result?.ETag);
-    const info: ObjectInfo = {
+    return {
       key: at.dstKey,
       size,
-      etag,
+      etag: unquote(result?.ETag),
       lastModified: result?.LastModified ?? new Date(),
+      // from the body (AWS S3) or the response header (MinIO; see addCopyChecksumHeaders)
       sha256: fullObjectSha256(result?.ChecksumSHA256, result?.ChecksumType),
     };
-    if (info.sha256 !== undefined || !this.#checksums) return info;
-    // MinIO computes the checksum it was asked for but leaves it out of the response
-    const copied = this.#headInfo(at.dstKey, await this.#head(at.dstBucket, at.dstKey));
-    // a different ETag means another writer replaced the copy meanwhile: its hash is not ours
-    return copied.etag === etag ? { ...info, size: copied.size, sha256: copied.sha256 } : info;
+  }
+
+  /** CopyObject through the lean path; undefined when the SDK must send it. */
+  async #leanCopy(at: CopyTarget, size: number): Promise<ObjectInfo | undefined> {
+    const response = await this.#lean?.send('PUT', at.dstBucket, at.dstKey, {
+      'x-amz-copy-source': copySource(at.srcBucket, at.srcKey),
+      ...(this.#checksums ? { 'x-amz-checksum-algorithm': 'SHA256' } : {}),
+    });
+    if (response === undefined) return undefined;
+    const { body, headers } = response;
+    // S3 may report a failed copy with status 200 and an <Error> body
+    if (response.status !== 200 || !body.includes('<CopyObjectResult')) {
+      throw s3Error(response, `HTTP${response.status}`);
+    }
+    const modified = xmlValue(body, 'LastModified');
+    return {
+      key: at.dstKey,
+      size,
+      etag: unquote(xmlValue(body, 'ETag') ?? header(headers, 'etag')),
+      lastModified: modified === undefined ? new Date() : new Date(modified),
+      sha256: fullObjectSha256(
+        xmlValue(body, 'ChecksumSHA256') ?? header(headers, 'x-amz-checksum-sha256'),
+        xmlValue(body, 'ChecksumType') ?? header(headers, 'x-amz-checksum-type'),
+      ),
+    };
+  }
+
+  /** HeadObject through the lean path; undefined when the SDK must send it. */
+  async #leanHead(bucket: string, key: string): Promise<ObjectInfo | undefined> {
+    const response: LeanResponse | undefined = await this.#lean?.send(
+      'HEAD',
+      bucket,
+      key,
+      this.#checksums ? { 'x-amz-checksum-mode': 'ENABLED' } : {},
+    );
+    if (response === undefined) return undefined;
+    if (response.status !== 200) {
+      throw s3Error(response, response.status === 404 ? 'NotFound' : `HTTP${response.status}`);
+    }
+    const { headers } = response;
+    const modified = header(headers, 'last-modified');
+    return {
+      key,
+      size: Number(header(headers, 'content-length') ?? 0),
+      etag: unquote(header(headers, 'etag')),
+      lastModified: modified === undefined ? new Date(0) : new Date(modified),
+      sha256: fullObjectSha256(
+        header(headers, 'x-amz-checksum-sha256'),
+        header(headers, 'x-amz-checksum-type'),
+      ),
+    };
   }
 
   /** CreateMultipartUpload + UploadPartCopy by byte range + Complete; aborted on any failure. */

@@ -10,10 +10,11 @@ import { parseConfig } from '../../../src/config/config.ts';
 import { runBackup } from '../../../src/engine/backup/backup.ts';
 import type { EngineContext } from '../../../src/engine/context.ts';
 import { runRestore } from '../../../src/engine/restore/restore.ts';
-import { NotFoundError, PolicyError, ValidationError } from '../../../src/errors/index.ts';
-import type { ObjectStore } from '../../../src/providers/types.ts';
+import { restoreFromStore } from '../../../src/components/postgres/postgres.ts';
+import { IntegrityError, NotFoundError, PolicyError, ValidationError } from '../../../src/errors/index.ts';
+import type { ObjectInfo, ObjectStore } from '../../../src/providers/types.ts';
 import { testbed, withPg } from '../../env/fixtures.ts';
-import { backupRequest, dropDatabase, restoreRequest, useApp } from './harness.ts';
+import { backupRequest, dropDatabase, dumpText, restoreRequest, storedHashes, useApp } from './harness.ts';
 
 const app = useApp({ objects: 24 });
 
@@ -225,6 +226,81 @@ describe('restore faults', () => {
     expect(exists.rowCount).toBe(0);
     const [row] = await app.catalog.listRestores({ backupId: backup.header.backupId });
     expect(row).toMatchObject({ state: 'Failed' });
+    // the documents, restored at the same time, are removed too
+    expect(await storedHashes(app.store, app.cloneBucket, 'full/')).toEqual(new Map());
     await dropDatabase('full_scratch');
+  });
+
+  it('a database that exists is refused before either step starts, and is left as it was', async () => {
+    const backup = await runBackup(app.ctx, backupRequest(app, {}, nextName()));
+    await dropDatabase('taken_db');
+    await withPg('postgres', (c) => c.query('CREATE DATABASE taken_db'));
+    await withPg('taken_db', (c) =>
+      c.query("CREATE TABLE marker (v text); INSERT INTO marker VALUES ('mine')"),
+    );
+    const request = restoreRequest(backup.header.backupId, {
+      databaseName: 'taken_db',
+      bucket: app.cloneBucket,
+      prefix: 'taken',
+    });
+    // restore ids are per second: this test's own second, so it never meets another test's restore
+    const ctx = { ...app.ctx, now: () => new Date('2025-03-01T00:00:01Z') };
+    const err = await runRestore(ctx, request).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(ValidationError);
+    expect(String(err)).toContain('database "taken_db" already exists');
+    // the component itself never reports a database it did not create as created
+    let reported = false;
+    const { host, port, user, password } = testbed().postgres;
+    const direct = restoreFromStore({
+      conn: { instanceId: 'retail-clone-db', host, port, user, password, database: 'taken_db' },
+      store: app.store,
+      bucket: app.backupBucket,
+      key: backup.header.database.artifact?.key ?? '',
+      onCreated: () => {
+        reported = true;
+      },
+    });
+    await expect(direct).rejects.toThrow('database "taken_db" already exists');
+    expect(reported).toBe(false);
+    const marker = await withPg('taken_db', (c) => c.query<{ v: string }>('SELECT v FROM marker'));
+    expect(marker.rows).toEqual([{ v: 'mine' }]);
+    expect(await storedHashes(app.store, app.cloneBucket, 'taken/')).toEqual(new Map());
+    const [row] = await app.catalog.listRestores({ backupId: backup.header.backupId });
+    expect(row).toMatchObject({ state: 'Failed' });
+    await dropDatabase('taken_db');
+  });
+
+  it('a document that fails its check stops the restore: the new database and restored objects are removed, other databases untouched', async () => {
+    const backup = await runBackup(app.ctx, backupRequest(app, {}, nextName()));
+    const { bucket, prefix } = backup.header.documentLibrary;
+    // one stored copy damaged: same size, other bytes
+    let victim: ObjectInfo | undefined;
+    for await (const o of listAll({ store: app.store, bucket, prefix: `${prefix}/` })) {
+      if (o.size > 0) {
+        victim = o;
+        break;
+      }
+    }
+    if (victim === undefined) throw new Error('the backup holds no non-empty document');
+    await app.store.put(bucket, victim.key, Buffer.alloc(victim.size, 7), { size: victim.size });
+    await dropDatabase('damaged_clone');
+    const source = await dumpText(app.sourceDb);
+    const request = restoreRequest(backup.header.backupId, {
+      databaseName: 'damaged_clone',
+      bucket: app.cloneBucket,
+      prefix: 'damaged',
+    });
+    const ctx = { ...app.ctx, now: () => new Date('2025-03-01T00:00:02Z') };
+    const err = await runRestore(ctx, request).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(IntegrityError);
+    expect(String(err)).toContain('restored bytes hash to');
+    const exists = await withPg('postgres', (c) =>
+      c.query("SELECT 1 FROM pg_database WHERE datname = 'damaged_clone'"),
+    );
+    expect(exists.rowCount).toBe(0);
+    expect(await storedHashes(app.store, app.cloneBucket, 'damaged/')).toEqual(new Map());
+    expect(await dumpText(app.sourceDb)).toBe(source);
+    const [row] = await app.catalog.listRestores({ backupId: backup.header.backupId });
+    expect(row).toMatchObject({ state: 'Failed' });
   });
 });
