@@ -19,6 +19,13 @@ export interface SlotDecision {
   position?: number;
 }
 
+/** A stable place in 0..n-1 for a holder (FNV-1a of its name), so takers spread over the slots. */
+function spread(holder: string, n: number): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < holder.length; i++) h = Math.imul(h ^ holder.charCodeAt(i), 0x01000193);
+  return n === 0 ? 0 : (h >>> 0) % n;
+}
+
 export class ProjectSlots {
   private readonly api: CoordinationV1Api;
   private readonly namespace: string;
@@ -80,7 +87,9 @@ export class ProjectSlots {
     const busy = limit - free.length;
     const place = Math.max(0, waiting.indexOf(holder));
     if (place >= free.length) return { acquired: false, busy, limit, position: place - free.length + 1 };
-    for (const i of free) {
+    // concurrent takers start at different free slots (from their name), so they rarely collide
+    const start = spread(holder, free.length);
+    for (const i of [...free.slice(start), ...free.slice(0, start)]) {
       if (await this.take({ project, i, current: leases[i] }, holder))
         return { acquired: true, busy: busy + 1, limit };
     }

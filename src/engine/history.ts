@@ -7,7 +7,7 @@
 import type { BackupRequest } from '../../api/v1alpha1/backupRequest.ts';
 import { CatalogUnavailableError } from '../catalog/errors.ts';
 import type { BackupRecord } from '../catalog/types.ts';
-import { isRetryable } from '../errors/index.ts';
+import { isRetryable, NotFoundError } from '../errors/index.ts';
 import type { EngineContext } from './context.ts';
 import { planBackup } from './backup/plan.ts';
 import { manifestPath, manifestSummary, readManifest } from './manifests.ts';
@@ -18,7 +18,11 @@ export function isCatalogOutage(err: unknown): boolean {
   return err instanceof Error && /Connection terminated|connection.*(closed|ended)/i.test(err.message);
 }
 
-/** Runs one catalog write; in tolerant mode an outage is logged instead of failing the run. */
+/**
+ * Runs one catalog write; in tolerant mode an outage is logged instead of failing the run — and
+ * so is a row missing because its start could not be recorded during an outage (NotFoundError):
+ * archival writes the whole row later, from the manifest.
+ */
 export async function recordHistory(
   ctx: EngineContext,
   what: string,
@@ -27,7 +31,8 @@ export async function recordHistory(
   try {
     await write();
   } catch (err) {
-    if (ctx.tolerateCatalogOutage !== true || !isCatalogOutage(err)) throw err;
+    if (ctx.tolerateCatalogOutage !== true || !(isCatalogOutage(err) || err instanceof NotFoundError))
+      throw err;
     ctx.log.warn(`the catalog is unreachable; ${what} will be recorded once it is back`, {
       error: err instanceof Error ? err.message : String(err),
     });

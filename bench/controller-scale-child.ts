@@ -1,0 +1,284 @@
+// The controller of bench/controller-scale.ts, in a process of its own so that its RSS is its
+// own: the real Controller against the test bed's API server, with the engine's data steps in
+// memory (MemoryObjectStore buckets, an in-memory DatabaseSnapshots), so what is measured is the
+// controller and its API traffic, not data movement. The catalog is the bed's PostgreSQL (as
+// deployed) or PGlite in memory (`--catalog pglite`), by LC2_CATALOG_URL.
+//
+// Talks to the parent in JSON lines on stdout: `baseline` before the controller starts, `ready`
+// once its informers have listed, `rss` every 250 ms, `final` after SIGTERM or SIGINT (HTTP
+// requests by destination and API call, connections, API latency, event-loop delay, warnings).
+//
+//   node bench/controller-scale-child.ts '<ChildOptions as JSON>'   (started by the parent)
+import { subscribe } from 'node:diagnostics_channel';
+import { createHistogram, monitorEventLoopDelay } from 'node:perf_hooks';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { KubeConfig } from '@kubernetes/client-node';
+import { openCatalog } from '../src/catalog/catalog.ts';
+import { parseConfig } from '../src/config/config.ts';
+import { Controller } from '../src/controller/controller.ts';
+import type { Logger } from '../src/observability/logger.ts';
+import { MemoryObjectStore } from '../src/providers/memory/objectStore.ts';
+import {
+  ownershipTags,
+  type DatabaseInstance,
+  type DatabaseSnapshot,
+  type DatabaseSnapshots,
+  type WaitOptions,
+} from '../src/providers/types.ts';
+import { shareConnections, type ChildOptions } from './controller-scale-shared.ts';
+
+const options = JSON.parse(process.argv[2] ?? '{}') as ChildOptions;
+
+const emit = (line: Record<string, unknown>): void => {
+  process.stdout.write(`${JSON.stringify(line)}\n`);
+};
+
+/** A DatabaseSnapshots that keeps its snapshots in a Map: no SDK, no network, instant. */
+class MemorySnapshots implements DatabaseSnapshots {
+  readonly name: string;
+  readonly #projectId: string;
+  readonly #snapshots = new Map<string, DatabaseSnapshot>();
+  readonly #delayMs: number;
+  created = 0;
+
+  constructor(projectId: string, delayMs: number) {
+    this.name = `memory-rds://${projectId}`;
+    this.#projectId = projectId;
+    this.#delayMs = delayMs;
+  }
+
+  describeInstance(instanceId: string): Promise<DatabaseInstance> {
+    return Promise.resolve({
+      instanceId,
+      status: 'available',
+      engine: 'postgres',
+      engineVersion: '16.4',
+      endpoint: { host: 'db.invalid', port: 5432 },
+      allocatedBytes: 20 * 1024 ** 3,
+      tags: { [ownershipTags.project]: this.#projectId },
+    });
+  }
+
+  createSnapshot(input: {
+    instanceId: string;
+    snapshotId: string;
+    tags: Record<string, string>;
+  }): Promise<{ snapshot: DatabaseSnapshot; adopted: boolean }> {
+    const existing = this.#snapshots.get(input.snapshotId);
+    if (existing) return Promise.resolve({ snapshot: existing, adopted: true });
+    const snapshot: DatabaseSnapshot = {
+      snapshotId: input.snapshotId,
+      instanceId: input.instanceId,
+      status: 'available',
+      percentProgress: 100,
+      engine: 'postgres',
+      engineVersion: '16.4',
+      sizeBytes: 20 * 1024 ** 3,
+      createdAt: new Date(),
+      tags: input.tags,
+    };
+    this.#snapshots.set(input.snapshotId, snapshot);
+    this.created++;
+    return Promise.resolve({ snapshot, adopted: false });
+  }
+
+  getSnapshot(snapshotId: string): Promise<DatabaseSnapshot | undefined> {
+    return Promise.resolve(this.#snapshots.get(snapshotId));
+  }
+
+  async waitForSnapshot(snapshotId: string, wait?: WaitOptions): Promise<DatabaseSnapshot> {
+    if (this.#delayMs > 0) await sleep(this.#delayMs, undefined, { signal: wait?.signal });
+    const snapshot = this.#snapshots.get(snapshotId);
+    if (!snapshot) throw new Error(`snapshot ${snapshotId} vanished`);
+    wait?.onProgress?.(100, 'available');
+    return snapshot;
+  }
+
+  deleteSnapshot(snapshotId: string): Promise<void> {
+    this.#snapshots.delete(snapshotId);
+    return Promise.resolve();
+  }
+
+  restoreInstance(): Promise<{ instance: DatabaseInstance; adopted: boolean }> {
+    return Promise.reject(new Error('the controller benchmark never restores'));
+  }
+
+  waitForInstance(): Promise<DatabaseInstance> {
+    return Promise.reject(new Error('the controller benchmark never restores'));
+  }
+
+  deleteRestoredInstance(): Promise<void> {
+    return Promise.resolve();
+  }
+}
+
+/** `GET leases`, `PATCH backuprequests/status`, … : the API call a path makes, names dropped. */
+function apiCall(method: string, path: string): string {
+  const parts = (path.split('?')[0] ?? '').split('/').filter((p) => p !== '');
+  const ns = parts.indexOf('namespaces');
+  const watch = path.includes('watch=true') ? ' (watch)' : '';
+  if (ns < 0) return `${method} ${parts.at(-1) ?? '/'} (all namespaces)${watch}`;
+  if (parts.length <= ns + 2) return `${method} ${parts.at(-1) ?? '/'}${watch}`;
+  const resource = parts[ns + 2] ?? '';
+  const sub = parts[ns + 4];
+  return `${method} ${resource}${sub === undefined ? '' : `/${sub}`}${parts.length === ns + 3 ? ' (collection)' : ''}${watch}`;
+}
+
+const connections = { count: 0 };
+/** How long the API server took to answer (request created → response headers), in ms. */
+const apiLatency = createHistogram();
+const loopDelay = monitorEventLoopDelay({ resolution: 10 });
+loopDelay.enable();
+
+/** Every HTTP request the process makes (undici: client-node; node:http(s): the AWS SDK would). */
+function countRequests(): { byCall: Map<string, number>; byDestination: Map<string, number> } {
+  const byCall = new Map<string, number>();
+  const byDestination = new Map<string, number>();
+  const count = (origin: string, method: string, path: string): void => {
+    byDestination.set(origin, (byDestination.get(origin) ?? 0) + 1);
+    const call = apiCall(method, path);
+    byCall.set(call, (byCall.get(call) ?? 0) + 1);
+  };
+  const started = new WeakMap<object, number>();
+  subscribe('undici:request:create', (message) => {
+    const { request } = message as { request: { origin: string | URL; method: string; path: string } };
+    count(String(request.origin), request.method, request.path);
+    if (!request.path.includes('watch=true')) started.set(request, performance.now());
+  });
+  subscribe('undici:request:headers', (message) => {
+    const at = started.get((message as { request: object }).request);
+    if (at !== undefined) apiLatency.record(Math.max(1, Math.round(performance.now() - at)));
+  });
+  subscribe('undici:client:connected', () => {
+    connections.count++;
+  });
+  subscribe('http.client.request.start', (message) => {
+    const { request } = message as { request: { host: string; method: string; path: string } };
+    count(`node:http ${request.host}`, request.method, request.path);
+  });
+  return { byCall, byDestination };
+}
+
+/** Nothing printed (log lines would cost the controller time); warnings counted, a few kept. */
+function countingLogger(): Logger & { warnings: number; samples: string[] } {
+  const samples: string[] = [];
+  const logger = {
+    warnings: 0,
+    samples,
+    info: (): void => undefined,
+    warn: (message: string): void => {
+      logger.warnings++;
+      const shape = message.replace(/\d+/g, 'N');
+      if (samples.length < 8 && !samples.some((s) => s.replace(/\d+/g, 'N') === shape)) samples.push(message);
+    },
+  };
+  return logger;
+}
+
+const requests = countRequests();
+const projectIds = Array.from({ length: options.projects }, (_, i) => `p${String(i).padStart(3, '0')}`);
+const config = parseConfig(
+  {
+    // never opened: the engine's `stores` below answers every store name with the memory store
+    stores: { mem: { type: 'file', path: '/nonexistent/lc2-bench' } },
+    projects: Object.fromEntries(
+      projectIds.map((p) => [
+        p,
+        {
+          provider: 'aws',
+          aws: { region: 'us-east-1' },
+          databases: { db: { database: 'app', user: 'app' } },
+          buckets: { [`${p}-src`]: 'mem', [`${p}-dst`]: 'mem' },
+        },
+      ]),
+    ),
+    controller: {
+      projectConcurrency: options.projectConcurrency,
+      globalConcurrency: options.globalConcurrency,
+      namespace: options.leaseNamespace,
+    },
+  },
+  'controller benchmark',
+);
+
+const store = new MemoryObjectStore('memory://bench');
+for (const p of projectIds) {
+  await store.createBucket(`${p}-src`);
+  await store.createBucket(`${p}-dst`);
+  for (let i = 0; i < options.objects; i++) {
+    const body = Buffer.from(`document ${i} of ${p}\n`.repeat(8));
+    await store.put(`${p}-src`, `document_library/${i}/1.0`, body, { size: body.length });
+  }
+}
+const snapshots = new Map(projectIds.map((p) => [p, new MemorySnapshots(p, options.backupDelayMs)]));
+const log = countingLogger();
+// pglite://memory, or the test bed's PostgreSQL (what a deployment uses): set by the parent
+const catalog = await openCatalog(process.env.LC2_CATALOG_URL ?? 'pglite://memory');
+const kubeConfig = new KubeConfig();
+kubeConfig.loadFromFile(options.kubeconfig);
+if (options.shareConnections) shareConnections(kubeConfig);
+const controller = new Controller({
+  kubeConfig,
+  concurrency: options.queueConcurrency,
+  engine: {
+    config,
+    catalog,
+    stores: { get: () => store },
+    snapshots: {
+      get: (projectId) => {
+        const provider = snapshots.get(projectId);
+        if (!provider) throw new Error(`no snapshots for ${projectId}`);
+        return provider;
+      },
+    },
+    log,
+    tolerateCatalogOutage: true,
+    initiator: 'controller',
+  },
+});
+
+function percentiles(h: { percentile(p: number): number; max: number; count?: number }, unit: number) {
+  const at = (p: number): number => Math.round((h.percentile(p) / unit) * 10) / 10;
+  return { p50: at(50), p90: at(90), p99: at(99), max: Math.round((h.max / unit) * 10) / 10 };
+}
+
+const memory = (): Record<string, number> => {
+  const m = process.memoryUsage();
+  return { rss: m.rss, heapUsed: m.heapUsed, external: m.external, arrayBuffers: m.arrayBuffers };
+};
+emit({ type: 'baseline', t: Date.now(), ...memory() });
+await controller.start();
+emit({ type: 'ready', t: Date.now(), ...memory() });
+const sampler = setInterval(() => {
+  emit({ type: 'rss', t: Date.now(), ...memory() });
+}, 250);
+
+let stopping = false;
+const stop = (): void => {
+  if (stopping) return;
+  stopping = true;
+  clearInterval(sampler);
+  void controller
+    .stop()
+    .then(() => catalog.close())
+    .finally(() => {
+      emit({
+        type: 'final',
+        t: Date.now(),
+        ...memory(),
+        snapshotsCreated: [...snapshots.values()].reduce((n, s) => n + s.created, 0),
+        connections: connections.count,
+        requestsByDestination: Object.fromEntries(requests.byDestination),
+        requestsByCall: Object.fromEntries([...requests.byCall].sort((a, b) => b[1] - a[1])),
+        apiLatencyMs: percentiles(apiLatency, 1),
+        eventLoopDelayMs: percentiles(loopDelay, 1e6),
+        warnings: log.warnings,
+        warningSamples: log.samples,
+      });
+      // exit (rather than wait for idle sockets) so that --cpu-prof writes its profile now
+      process.exit(0);
+    });
+};
+// SIGTERM from the parent; SIGINT when Ctrl-C reaches the whole process group
+process.on('SIGTERM', stop);
+process.on('SIGINT', stop);

@@ -1,0 +1,990 @@
+// How the controller copes with a burst (issue 5, "Benchmark"): 1,000 BackupRequests over 100
+// projects created at once against the test bed's real API server (etcd + kube-apiserver; the
+// bed's kube-controller-manager runs too), the controller in a child process
+// (bench/controller-scale-child.ts) whose engine steps are in memory, so the controller and its
+// API traffic are what is measured. Reports create → first status write (the controller's
+// reaction) and create → InProgress (p50/p99; the first wave separately: 10 requests per
+// project with a limit of 2 means most wait by design), the slot hand-off (a project's backup
+// finished → its next one InProgress), time to drain, the controller's RSS (max of a 250 ms
+// sampling), its API calls by kind, and the per-project limit (never exceeded: from the watch of
+// the requests, cross-checked with the slot Leases). Writes JSON + Markdown under
+// bench/results/controller-scale-<timestamp>.{json,md}. Ctrl-C reports what finished so far.
+//
+//   node bench/controller-scale.ts            (on Node 24; or `npm run bench:controller -- …`)
+//     [--projects 100] [--per-project 10] [--project-concurrency 2] [--global-concurrency 200]
+//     [--queue-concurrency 256] [--parallel 50 (creates in flight)] [--objects 5 (per project)]
+//     [--backup-ms 0 (delay of the in-memory snapshot)] [--catalog postgres|pglite]
+//     [--share-connections (experiment, see controller-scale-shared.ts)] [--cpu-prof <dir>]
+//     [--node-options=<flags for the controller's Node>] [--label <text>] [--timeout 900 (s)]
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { readFileSync, readdirSync } from 'node:fs';
+import { mkdir, writeFile } from 'node:fs/promises';
+import { cpus, totalmem } from 'node:os';
+import { dirname, join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { CoreV1Api, CustomObjectsApi, KubeConfig, Watch } from '@kubernetes/client-node';
+import { parse as parseYaml } from 'yaml';
+import { shareConnections, type ChildOptions } from './controller-scale-shared.ts';
+import {
+  kubeRequest,
+  Testbed,
+  type PartialTestbedInfo,
+  type ServiceName,
+  type TestbedInfo,
+} from '../test/env/testbed.ts';
+
+interface Settings extends Omit<ChildOptions, 'kubeconfig'> {
+  perProject: number;
+  parallel: number;
+  cpuProfDir: string | undefined;
+  timeoutMs: number;
+  /** Free text recorded with the results (e.g. which variant of the code ran). */
+  label: string;
+  /** Extra Node flags for the controller's process (e.g. --max-old-space-size=128). */
+  nodeOptions: string[];
+}
+
+const here = dirname(fileURLToPath(import.meta.url));
+const group = 'backup.liferay.cloud';
+const version = 'v1alpha1';
+const plural = 'backuprequests';
+const leaseNamespace = 'lc2-backup';
+const terminal = new Set(['Succeeded', 'Failed']);
+
+function settings(): Settings {
+  const { values } = parseArgs({
+    options: {
+      projects: { type: 'string', default: '100' },
+      'per-project': { type: 'string', default: '10' },
+      'project-concurrency': { type: 'string', default: '2' },
+      'global-concurrency': { type: 'string', default: '200' },
+      'queue-concurrency': { type: 'string', default: '256' },
+      parallel: { type: 'string', default: '50' },
+      objects: { type: 'string', default: '5' },
+      'backup-ms': { type: 'string', default: '0' },
+      catalog: { type: 'string', default: 'postgres' },
+      'share-connections': { type: 'boolean', default: false },
+      'cpu-prof': { type: 'string' },
+      label: { type: 'string', default: '' },
+      'node-options': { type: 'string', default: '' },
+      timeout: { type: 'string', default: '900' },
+    },
+  });
+  const n = (v: string | undefined): number => {
+    const x = Number(v);
+    if (!Number.isInteger(x) || x < 0) throw new Error(`controller-scale: "${v}" is not a whole number`);
+    return x;
+  };
+  if (values.catalog !== 'postgres' && values.catalog !== 'pglite')
+    throw new Error(`controller-scale: --catalog is postgres or pglite, not "${values.catalog}"`);
+  return {
+    catalog: values.catalog,
+    shareConnections: values['share-connections'],
+    projects: n(values.projects),
+    perProject: n(values['per-project']),
+    projectConcurrency: n(values['project-concurrency']),
+    globalConcurrency: n(values['global-concurrency']),
+    queueConcurrency: n(values['queue-concurrency']),
+    parallel: n(values.parallel),
+    objects: n(values.objects),
+    backupDelayMs: n(values['backup-ms']),
+    cpuProfDir: values['cpu-prof'],
+    label: values.label,
+    nodeOptions: values['node-options'].split(' ').filter((o) => o !== ''),
+    timeoutMs: n(values.timeout) * 1000,
+    leaseNamespace,
+  };
+}
+
+const log = (line: string): void => {
+  process.stderr.write(`controller-scale: ${line}\n`);
+};
+
+/** Ctrl-C or SIGTERM: stop waiting, report what finished so far, stop the test bed. */
+const interrupted = new AbortController();
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  process.once(signal, () => {
+    log(`${signal}: reporting what finished so far`);
+    interrupted.abort();
+  });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Setting up the cluster
+
+/** deploy/crds/*.yaml by server-side apply, then waits until each is Established. */
+async function installCrds(kube: TestbedInfo['kube']): Promise<void> {
+  const dir = join(here, '..', 'deploy', 'crds');
+  for (const file of readdirSync(dir).filter((f) => f.endsWith('.yaml'))) {
+    const body = parseYaml(readFileSync(join(dir, file), 'utf8')) as { metadata: { name: string } };
+    const path = `/apis/apiextensions.k8s.io/v1/customresourcedefinitions/${body.metadata.name}`;
+    const applied = await kubeRequest(kube.server, kube.token, {
+      method: 'PATCH',
+      path: `${path}?fieldManager=lc2-backup-bench&force=true`,
+      headers: { 'content-type': 'application/apply-patch+yaml' },
+      body,
+    });
+    if (applied.status >= 300) throw new Error(`applying ${file}: ${applied.status} ${applied.body}`);
+    for (let i = 0; ; i++) {
+      const got = JSON.parse((await kubeRequest(kube.server, kube.token, { path })).body) as {
+        status?: { conditions?: { type: string; status: string }[] };
+      };
+      if (got.status?.conditions?.some((c) => c.type === 'Established' && c.status === 'True')) break;
+      if (i > 100) throw new Error(`CRD ${body.metadata.name} not Established after 10 s`);
+      await sleep(100);
+    }
+    // Established is not yet served: until the storage for the kind is ready, lists answer 429
+    const served = `/apis/${group}/${version}/${body.metadata.name.split('.')[0] ?? ''}?limit=1`;
+    for (let i = 0; (await kubeRequest(kube.server, kube.token, { path: served })).status !== 200; i++) {
+      if (i > 100) throw new Error(`CRD ${body.metadata.name} not served after 10 s`);
+      await sleep(100);
+    }
+  }
+}
+
+const projectId = (i: number): string => `p${String(i).padStart(3, '0')}`;
+const namespaceOf = (project: string): string => `proj-${project}-prd`;
+
+async function createNamespaces(kc: KubeConfig, s: Settings): Promise<void> {
+  const core = kc.makeApiClient(CoreV1Api);
+  const names = [leaseNamespace, ...Array.from({ length: s.projects }, (_, i) => namespaceOf(projectId(i)))];
+  await inParallel(names, 20, (name) => core.createNamespace({ body: { metadata: { name } } }));
+}
+
+async function inParallel<T>(items: readonly T[], width: number, fn: (item: T) => Promise<unknown>) {
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: Math.min(width, items.length) }, async () => {
+      while (next < items.length) {
+        const item = items[next++] as T;
+        await fn(item);
+      }
+    }),
+  );
+}
+
+// ---------------------------------------------------------------------------------------------
+// What the watches see
+
+interface Track {
+  project: string;
+  sentAt?: number;
+  createdAt?: number;
+  /** The controller's first change of any kind (its finalizer). */
+  touchedAt?: number;
+  firstStatusAt?: number;
+  firstState?: string;
+  inProgressAt?: number;
+  finishedAt?: number;
+  finalState?: string;
+  finalReason?: string;
+  waitingWrites: number;
+  state?: string;
+}
+
+interface Observed {
+  requests: Map<string, Track>;
+  inProgress: Map<string, number>;
+  maxInProgress: Map<string, number>;
+  /** Slot-lease holders ever seen, by project. */
+  holders: Map<string, Set<string>>;
+  /** Slot Leases per project (lc2-slot-<project>-<i>). */
+  slotLeases: Map<string, Set<string>>;
+  maxGlobalInProgress: number;
+  terminal: number;
+  finishedAt: number[];
+  lastFinishedIn: Map<string, number>;
+  handoffs: number[];
+  timeline: { t: number; created: number; inProgress: number; finished: number; load1: number }[];
+}
+
+interface WatchedObject {
+  metadata?: {
+    name?: string;
+    namespace?: string;
+    finalizers?: string[];
+    resourceVersion?: string;
+  };
+  spec?: { projectId?: string; holderIdentity?: string };
+  status?: { state?: string; reason?: string };
+}
+
+function newObserved(): Observed {
+  return {
+    requests: new Map(),
+    inProgress: new Map(),
+    maxInProgress: new Map(),
+    holders: new Map(),
+    slotLeases: new Map(),
+    maxGlobalInProgress: 0,
+    terminal: 0,
+    finishedAt: [],
+    lastFinishedIn: new Map(),
+    handoffs: [],
+    timeline: [],
+  };
+}
+
+function trackOf(obs: Observed, key: string, project: string): Track {
+  let track = obs.requests.get(key);
+  if (!track) {
+    track = { project, waitingWrites: 0 };
+    obs.requests.set(key, track);
+  }
+  return track;
+}
+
+function countInProgress(obs: Observed, project: string, delta: number): void {
+  const now = (obs.inProgress.get(project) ?? 0) + delta;
+  obs.inProgress.set(project, now);
+  obs.maxInProgress.set(project, Math.max(now, obs.maxInProgress.get(project) ?? 0));
+  const total = [...obs.inProgress.values()].reduce((a, b) => a + b, 0);
+  obs.maxGlobalInProgress = Math.max(obs.maxGlobalInProgress, total);
+}
+
+/** A change of a request's state as the watch shows it. */
+function onStateChange(obs: Observed, track: Track, state: string | undefined, at: number): void {
+  const { project } = track;
+  if (track.state === 'InProgress') countInProgress(obs, project, -1);
+  if (state === 'InProgress') {
+    countInProgress(obs, project, 1);
+    if (track.inProgressAt === undefined) {
+      track.inProgressAt = at;
+      const freed = obs.lastFinishedIn.get(project);
+      if (track.firstState !== 'InProgress' && freed !== undefined) obs.handoffs.push(at - freed);
+    }
+  }
+  if (state !== undefined && terminal.has(state) && track.finishedAt === undefined) {
+    track.finishedAt = at;
+    track.finalState = state;
+    obs.terminal++;
+    obs.finishedAt.push(at);
+    obs.lastFinishedIn.set(project, at);
+  }
+  track.state = state;
+}
+
+function onRequestEvent(obs: Observed, obj: WatchedObject, at: number): void {
+  const metadata = obj.metadata ?? {};
+  const track = trackOf(obs, `${metadata.namespace ?? ''}/${metadata.name ?? ''}`, obj.spec?.projectId ?? '');
+  if (metadata.finalizers?.length) track.touchedAt ??= at;
+  if (obj.status?.state !== undefined)
+    onStatus(obs, track, { state: obj.status.state, reason: obj.status.reason }, at);
+}
+
+function onStatus(
+  obs: Observed,
+  track: Track,
+  status: { state: string; reason?: string | undefined },
+  at: number,
+) {
+  track.firstStatusAt ??= at;
+  track.firstState ??= status.state;
+  if (status.reason === 'WaitingForSlot') track.waitingWrites++;
+  if (terminal.has(status.state)) track.finalReason = status.reason;
+  if (status.state !== track.state) onStateChange(obs, track, status.state, at);
+}
+
+function onLeaseEvent(obs: Observed, obj: WatchedObject, projects: Set<string>): void {
+  const name = obj.metadata?.name ?? '';
+  const match = /^lc2-slot-(.+)-(\d+)$/.exec(name);
+  if (!match || !projects.has(match[1] ?? '')) return;
+  const project = match[1] ?? '';
+  const leases = obs.slotLeases.get(project) ?? new Set<string>();
+  leases.add(name);
+  obs.slotLeases.set(project, leases);
+  const holder = obj.spec?.holderIdentity;
+  if (holder === undefined || holder === '') return;
+  const holders = obs.holders.get(project) ?? new Set<string>();
+  holders.add(holder);
+  obs.holders.set(project, holders);
+}
+
+/** A watch that resumes from the last resourceVersion it saw when the server closes it. */
+function keepWatching(kc: KubeConfig, path: string, onEvent: (obj: WatchedObject) => void): () => void {
+  let stopped = false;
+  let resourceVersion: string | undefined;
+  let abort: AbortController | undefined;
+  const start = async (): Promise<void> => {
+    abort = await new Watch(kc).watch(
+      path,
+      { allowWatchBookmarks: true, ...(resourceVersion === undefined ? {} : { resourceVersion }) },
+      (phase, obj: WatchedObject) => {
+        resourceVersion = obj.metadata?.resourceVersion ?? resourceVersion;
+        if (phase !== 'BOOKMARK') onEvent(obj);
+      },
+      (err: unknown) => {
+        if (stopped) return;
+        if (err) log(`watch of ${path} ended (${err instanceof Error ? err.message : 'closed'}); resuming`);
+        void start();
+      },
+    );
+  };
+  void start();
+  return () => {
+    stopped = true;
+    abort?.abort();
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// The controller's process
+
+interface Percentiles {
+  p50: number;
+  p90: number;
+  p99: number;
+  max: number;
+}
+
+interface ChildLine {
+  type: 'baseline' | 'ready' | 'rss' | 'final';
+  t: number;
+  rss: number;
+  heapUsed: number;
+  external: number;
+  arrayBuffers: number;
+  snapshotsCreated?: number;
+  connections?: number;
+  apiLatencyMs?: Percentiles;
+  eventLoopDelayMs?: Percentiles;
+  requestsByDestination?: Record<string, number>;
+  requestsByCall?: Record<string, number>;
+  warnings?: number;
+  warningSamples?: string[];
+}
+
+interface ChildHandle {
+  proc: ChildProcess;
+  lines: ChildLine[];
+  ready: Promise<ChildLine>;
+  final: Promise<ChildLine>;
+  rss: { max: number; maxHeap: number; maxExternal: number; samples: number };
+}
+
+/** `catalogUrl` goes by environment (LC2_CATALOG_URL), not argv: it holds the bed's password. */
+function startChild(options: ChildOptions, s: Settings, catalogUrl: string): ChildHandle {
+  const args = [
+    ...s.nodeOptions,
+    ...(s.cpuProfDir === undefined ? [] : ['--cpu-prof', `--cpu-prof-dir=${s.cpuProfDir}`]),
+    join(here, 'controller-scale-child.ts'),
+    JSON.stringify(options),
+  ];
+  const proc = spawn(process.execPath, args, {
+    stdio: ['ignore', 'pipe', 'inherit'],
+    env: { ...process.env, LC2_CATALOG_URL: catalogUrl },
+  });
+  const lines: ChildLine[] = [];
+  const rss = { max: 0, maxHeap: 0, maxExternal: 0, samples: 0 };
+  let onReady: (l: ChildLine) => void = () => undefined;
+  let onFinal: (l: ChildLine) => void = () => undefined;
+  const ready = new Promise<ChildLine>((resolve, reject) => {
+    onReady = resolve;
+    proc.once('exit', (code) => {
+      reject(new Error(`the controller process exited (${code}) before it was ready`));
+    });
+  });
+  const final = new Promise<ChildLine>((resolve, reject) => {
+    onFinal = resolve;
+    proc.once('exit', (code) => {
+      reject(new Error(`the controller process exited (${code}) without its final report`));
+    });
+  });
+  ready.catch(() => undefined);
+  final.catch(() => undefined);
+  createInterface({ input: proc.stdout as NodeJS.ReadableStream }).on('line', (text) => {
+    const line = JSON.parse(text) as ChildLine;
+    lines.push(line);
+    rss.max = Math.max(rss.max, line.rss);
+    rss.maxHeap = Math.max(rss.maxHeap, line.heapUsed);
+    rss.maxExternal = Math.max(rss.maxExternal, line.external);
+    if (line.type === 'rss') rss.samples++;
+    if (line.type === 'ready') onReady(line);
+    if (line.type === 'final') onFinal(line);
+  });
+  return { proc, lines, ready, final, rss };
+}
+
+/** utime + stime of a process in ms (Linux /proc, 1/100 s ticks); 0 once it is gone. */
+function cpuMsOf(pid: number | undefined): number {
+  if (pid === undefined) return 0;
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(fields[11] ?? 0) + Number(fields[12] ?? 0)) * 10;
+  } catch {
+    return 0;
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The burst
+
+function requestBody(project: string, seq: number): Record<string, unknown> {
+  return {
+    apiVersion: `${group}/${version}`,
+    kind: 'BackupRequest',
+    metadata: { name: `${project}-prd-backup-20250101-${String(seq).padStart(6, '0')}` },
+    spec: {
+      projectId: project,
+      environment: 'prd',
+      provider: 'aws',
+      database: { type: 'snapshot', instanceId: 'db' },
+      documentLibrary: { sourceBucket: `${project}-src`, destinationBucket: `${project}-dst` },
+    },
+  };
+}
+
+/** Round-robin over the projects (as schedules firing at the same minute would), `parallel` at once. */
+async function createBurst(kc: KubeConfig, s: Settings, obs: Observed): Promise<void> {
+  const custom = kc.makeApiClient(CustomObjectsApi);
+  const order = Array.from({ length: s.projects * s.perProject }, (_, k) => ({
+    project: projectId(k % s.projects),
+    seq: Math.floor(k / s.projects),
+  }));
+  await inParallel(order, s.parallel, async ({ project, seq }) => {
+    const body = requestBody(project, seq);
+    const name = (body.metadata as { name: string }).name;
+    const track = trackOf(obs, `${namespaceOf(project)}/${name}`, project);
+    track.sentAt = Date.now();
+    await custom.createNamespacedCustomObject({
+      group,
+      version,
+      plural,
+      namespace: namespaceOf(project),
+      body,
+    });
+    track.createdAt = Date.now();
+  });
+}
+
+/** The commit the controller's code comes from, `+dirty` when src/controller has local changes. */
+function codeVersion(): string {
+  const git = (...args: string[]): string =>
+    spawnSync('git', args, { cwd: join(here, '..'), encoding: 'utf8' }).stdout.trim();
+  const commit = git('rev-parse', '--short', 'HEAD');
+  if (commit === '') return 'unknown';
+  return git('status', '--porcelain', '--', 'src/controller') === '' ? commit : `${commit}+dirty`;
+}
+
+function loadAverage(): number {
+  return Number(readFileSync('/proc/loadavg', 'utf8').split(' ')[0]);
+}
+
+/** Once a second, from the first create on: requests created, InProgress, finished; load average. */
+function sampleTimeline(obs: Observed): () => void {
+  const sample = (): void => {
+    obs.timeline.push({
+      t: Date.now(),
+      created: [...obs.requests.values()].filter((r) => r.createdAt !== undefined).length,
+      inProgress: [...obs.inProgress.values()].reduce((a, b) => a + b, 0),
+      finished: obs.terminal,
+      load1: loadAverage(),
+    });
+  };
+  sample();
+  const timer = setInterval(sample, 1000);
+  return () => {
+    clearInterval(timer);
+    sample();
+  };
+}
+
+async function waitForDrain(obs: Observed, total: number, timeoutMs: number): Promise<boolean> {
+  const started = Date.now();
+  let lastLog = started;
+  while (obs.terminal < total) {
+    const now = Date.now();
+    if (now - started > timeoutMs || interrupted.signal.aborted) return false;
+    if (now - lastLog >= 10_000) {
+      lastLog = now;
+      const inProgress = [...obs.inProgress.values()].reduce((a, b) => a + b, 0);
+      log(`${obs.terminal}/${total} finished, ${inProgress} InProgress`);
+    }
+    await sleep(100);
+  }
+  return true;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Figures
+
+interface Dist {
+  n: number;
+  p50: number;
+  p90: number;
+  p99: number;
+  max: number;
+}
+
+function dist(values: readonly number[]): Dist {
+  const sorted = [...values].sort((a, b) => a - b);
+  const at = (p: number): number => sorted[Math.max(0, Math.ceil((p / 100) * sorted.length) - 1)] ?? NaN;
+  return { n: sorted.length, p50: at(50), p90: at(90), p99: at(99), max: sorted.at(-1) ?? NaN };
+}
+
+function since(
+  tracks: Track[],
+  from: (t: Track) => number | undefined,
+  to: (t: Track) => number | undefined,
+) {
+  return tracks.flatMap((t) => {
+    const [a, b] = [from(t), to(t)];
+    return a === undefined || b === undefined ? [] : [b - a];
+  });
+}
+
+interface Figures {
+  reaction: Dist;
+  touched: Dist;
+  inProgressAll: Dist;
+  inProgressFirstWave: Dist;
+  inProgressWaited: Dist;
+  handoff: Dist;
+  run: Dist;
+  createCall: Dist;
+  createSpanMs: number;
+  drainMs: number;
+  succeeded: number;
+  failed: number;
+  failedReasons: Record<string, number>;
+  neverInProgress: number;
+  waitingWritesPerWaiter: number;
+  maxInProgressPerProject: number;
+  projectsAtLimit: number;
+  maxGlobalInProgress: number;
+  leaseCheck: { slotLeasesMax: number; inProgressWithoutLease: number };
+}
+
+function figures(obs: Observed, s: Settings): Figures {
+  const tracks = [...obs.requests.values()];
+  const created = (t: Track): number | undefined => t.createdAt;
+  const firstWave = tracks.filter((t) => t.firstState === 'InProgress');
+  const waited = tracks.filter((t) => t.firstState !== 'InProgress');
+  const sent = tracks.flatMap((t) => (t.sentAt === undefined ? [] : [t.sentAt]));
+  const createdAll = tracks.flatMap((t) => (t.createdAt === undefined ? [] : [t.createdAt]));
+  const failed = tracks.filter((t) => t.finalState === 'Failed');
+  const failedReasons: Record<string, number> = {};
+  for (const t of failed)
+    failedReasons[t.finalReason ?? '?'] = (failedReasons[t.finalReason ?? '?'] ?? 0) + 1;
+  const maxes = [...obs.maxInProgress.values()];
+  const maxPerProject = Math.max(0, ...maxes);
+  let inProgressWithoutLease = 0;
+  for (const [key, t] of obs.requests)
+    if (t.inProgressAt !== undefined && obs.holders.get(t.project)?.has(key) !== true)
+      inProgressWithoutLease++;
+  return {
+    reaction: dist(since(tracks, created, (t) => t.firstStatusAt)),
+    touched: dist(since(tracks, created, (t) => t.touchedAt)),
+    inProgressAll: dist(since(tracks, created, (t) => t.inProgressAt)),
+    inProgressFirstWave: dist(since(firstWave, created, (t) => t.inProgressAt)),
+    inProgressWaited: dist(since(waited, created, (t) => t.inProgressAt)),
+    handoff: dist(obs.handoffs),
+    run: dist(
+      since(
+        tracks,
+        (t) => t.inProgressAt,
+        (t) => t.finishedAt,
+      ),
+    ),
+    createCall: dist(since(tracks, (t) => t.sentAt, created)),
+    createSpanMs: Math.max(...createdAll) - Math.min(...sent),
+    drainMs: Math.max(...obs.finishedAt) - Math.min(...sent),
+    succeeded: tracks.filter((t) => t.finalState === 'Succeeded').length,
+    failed: failed.length,
+    failedReasons,
+    neverInProgress: tracks.filter((t) => t.inProgressAt === undefined).length,
+    waitingWritesPerWaiter: waited.reduce((n, t) => n + t.waitingWrites, 0) / Math.max(1, waited.length),
+    maxInProgressPerProject: maxPerProject,
+    projectsAtLimit: maxes.filter((m) => m === s.projectConcurrency).length,
+    maxGlobalInProgress: obs.maxGlobalInProgress,
+    leaseCheck: {
+      slotLeasesMax: Math.max(0, ...[...obs.slotLeases.values()].map((l) => l.size)),
+      inProgressWithoutLease,
+    },
+  };
+}
+
+const pct = (p: Percentiles | undefined): string =>
+  p === undefined ? '–' : `${p.p50} / ${p.p99} / ${p.max}`;
+const ms = (v: number): string => (Number.isNaN(v) ? '–' : `${Math.round(v)}`);
+const mb = (bytes: number): string => `${(bytes / 1e6).toFixed(0)} MB`;
+
+function distRows(f: Figures): string[][] {
+  const row = (what: string, d: Dist): string[] => [
+    what,
+    String(d.n),
+    ms(d.p50),
+    ms(d.p90),
+    ms(d.p99),
+    ms(d.max),
+  ];
+  return [
+    ['latency (ms)', 'n', 'p50', 'p90', 'p99', 'max'],
+    row('create → first status write (reaction)', f.reaction),
+    row('create → finalizer added (first touch)', f.touched),
+    row('create → InProgress, first wave', f.inProgressFirstWave),
+    row('create → InProgress, waited for a slot', f.inProgressWaited),
+    row('create → InProgress, all', f.inProgressAll),
+    row("slot hand-off (project's backup done → next InProgress)", f.handoff),
+    row('InProgress → Succeeded/Failed', f.run),
+    row('create call (sent → answered)', f.createCall),
+  ];
+}
+
+interface Report {
+  startedAt: string;
+  settings: Omit<Settings, 'cpuProfDir' | 'timeoutMs'>;
+  machine: { cpus: string; cores: number; memoryGiB: number; node: string; loadAvgAtStart: string };
+  /** git commit of the code measured (`+dirty`: src/controller had uncommitted changes). */
+  code: string;
+  drained: boolean;
+  figures: Figures;
+  rss: {
+    baselineBytes: number;
+    readyBytes: number;
+    maxBytes: number;
+    maxHeapBytes: number;
+    /** Memory outside the JS heap that V8 knows of (Buffers, WASM), max. */
+    maxExternalBytes: number;
+    samples: number;
+  };
+  cpu: {
+    controllerMs: number;
+    apiserverMs: number;
+    etcdMs: number;
+    kubeControllerManagerMs: number;
+    catalogMs: number;
+    benchMs: number;
+  };
+  /** Once a second from the first create (t in ms since): requests created, InProgress, finished, the machine's 1-minute load average, the controller's RSS. */
+  timeline: {
+    t: number;
+    created: number;
+    inProgress: number;
+    finished: number;
+    load1: number;
+    rssMB: number;
+  }[];
+  controllerRequests: { total: number; perBackupRequest: number; byCall: Record<string, number> };
+  requestsByDestination: Record<string, number>;
+  /** TLS connections the controller opened to the API server. */
+  connections: number;
+  /** The controller's API calls: request → response headers (watches excluded). */
+  apiLatencyMs: Percentiles | undefined;
+  /** How late the controller's event loop ran timers (monitorEventLoopDelay). */
+  eventLoopDelayMs: Percentiles | undefined;
+  snapshotsCreated: number;
+  warnings: number;
+  warningSamples: string[];
+  verdicts: { target: string; met: boolean; detail: string }[];
+  cpuProfile?: string | undefined;
+}
+
+function verdicts(r: Omit<Report, 'verdicts'>, s: Settings): Report['verdicts'] {
+  const f = r.figures;
+  const total = s.projects * s.perProject;
+  return [
+    {
+      target: 'p99 < 500 ms (controller reaction: create → first status write)',
+      met: f.reaction.p99 < 500 && f.reaction.n === total,
+      detail: `p99 ${ms(f.reaction.p99)} ms over ${f.reaction.n} requests`,
+    },
+    {
+      target: 'p99 < 500 ms (create → InProgress for requests with a free slot: the first wave)',
+      met: f.inProgressFirstWave.p99 < 500,
+      detail: `p99 ${ms(f.inProgressFirstWave.p99)} ms over ${f.inProgressFirstWave.n} requests`,
+    },
+    {
+      target: 'RSS < 200 MB (controller process, max of 250 ms samples)',
+      met: r.rss.maxBytes < 200e6,
+      detail: `max ${mb(r.rss.maxBytes)}`,
+    },
+    {
+      target: `per-project limit (${s.projectConcurrency}) never exceeded`,
+      met:
+        f.maxInProgressPerProject <= s.projectConcurrency &&
+        f.leaseCheck.slotLeasesMax <= s.projectConcurrency,
+      detail: `max InProgress in one project ${f.maxInProgressPerProject}; slot Leases per project ≤ ${f.leaseCheck.slotLeasesMax}; InProgress without a slot Lease: ${f.leaseCheck.inProgressWithoutLease}`,
+    },
+    {
+      target: 'every request Succeeded',
+      met: f.succeeded === total,
+      detail: `${f.succeeded} Succeeded, ${f.failed} Failed, ${total - f.succeeded - f.failed} unfinished`,
+    },
+  ];
+}
+
+function table(rows: string[][]): string {
+  const widths = (rows[0] ?? []).map((_, i) => Math.max(...rows.map((r) => (r[i] ?? '').length)));
+  return rows
+    .map((r) => r.map((c, i) => (i === 0 ? c.padEnd(widths[i] ?? 0) : c.padStart(widths[i] ?? 0))).join('  '))
+    .join('\n');
+}
+
+function markdownTable(rows: string[][]): string {
+  const [head = [], ...body] = rows;
+  const line = (r: string[]): string => `| ${r.join(' | ')} |`;
+  return [line(head), line(head.map((_, i) => (i === 0 ? '---' : '--:'))), ...body.map(line)].join('\n');
+}
+
+function summaryRows(r: Report): string[][] {
+  const f = r.figures;
+  const s = r.settings;
+  return [
+    ['figure', 'value'],
+    ['time to drain (first create sent → last Succeeded/Failed)', `${(f.drainMs / 1000).toFixed(1)} s`],
+    ['creates (first sent → last answered)', `${(f.createSpanMs / 1000).toFixed(1)} s`],
+    ['Succeeded / Failed', `${f.succeeded} / ${f.failed}`],
+    [
+      `max InProgress in one project (limit ${s.projectConcurrency})`,
+      `${f.maxInProgressPerProject} (${f.projectsAtLimit} projects reached it)`,
+    ],
+    [`max InProgress overall (global limit ${s.globalConcurrency})`, String(f.maxGlobalInProgress)],
+    ['WaitingForSlot status writes per waiting request', f.waitingWritesPerWaiter.toFixed(1)],
+    ['controller RSS: after start / max', `${mb(r.rss.readyBytes)} / ${mb(r.rss.maxBytes)}`],
+    [
+      'controller heap used / external (Buffers, WASM), max',
+      `${mb(r.rss.maxHeapBytes)} / ${mb(r.rss.maxExternalBytes)}`,
+    ],
+    [
+      'CPU s: controller / kube-apiserver / etcd / kube-controller-manager / catalog PostgreSQL / bench',
+      [
+        r.cpu.controllerMs,
+        r.cpu.apiserverMs,
+        r.cpu.etcdMs,
+        r.cpu.kubeControllerManagerMs,
+        r.cpu.catalogMs,
+        r.cpu.benchMs,
+      ]
+        .map((c) => (c / 1000).toFixed(1))
+        .join(' / '),
+    ],
+    [
+      'API calls by the controller (per BackupRequest)',
+      `${r.controllerRequests.total} (${r.controllerRequests.perBackupRequest.toFixed(1)})`,
+    ],
+    ['connections the controller opened to the API server', String(r.connections)],
+    ['controller API call latency p50 / p99 / max (ms)', pct(r.apiLatencyMs)],
+    ['controller event-loop delay p50 / p99 / max (ms)', pct(r.eventLoopDelayMs)],
+  ];
+}
+
+function callRows(r: Report): string[][] {
+  const total = r.settings.projects * r.settings.perProject;
+  return [
+    ['controller API call', 'count', 'per request'],
+    ...Object.entries(r.controllerRequests.byCall).map(([call, n]) => [
+      call,
+      String(n),
+      (n / total).toFixed(1),
+    ]),
+  ];
+}
+
+function title(r: Report): string {
+  const s = r.settings;
+  return `controller-scale: ${s.projects * s.perProject} BackupRequests over ${s.projects} projects (${s.perProject} each), project limit ${s.projectConcurrency}, global limit ${s.globalConcurrency}, queue concurrency ${s.queueConcurrency}, ${s.parallel} creates in flight, ${s.objects} objects per project, backup step delay ${s.backupDelayMs} ms, catalog ${s.catalog}${s.shareConnections ? ', EXPERIMENT: shared connections' : ''}${s.nodeOptions.length === 0 ? '' : `, controller node ${s.nodeOptions.join(' ')}`}${s.label === '' ? '' : ` [${s.label}]`}`;
+}
+
+function markdown(r: Report): string {
+  return [
+    `# ${title(r)}`,
+    '',
+    `${r.startedAt} · ${r.machine.cores} × ${r.machine.cpus}, ${r.machine.memoryGiB} GiB · Node ${r.machine.node} · load average at start ${r.machine.loadAvgAtStart} · code ${r.code}${r.drained ? '' : ' · **did not drain before the timeout**'}`,
+    '',
+    markdownTable(distRows(r.figures)),
+    '',
+    markdownTable(summaryRows(r)),
+    '',
+    ...r.verdicts.map((v) => `- ${v.met ? 'MET' : '**NOT MET**'}: ${v.target} — ${v.detail}`),
+    '',
+    "The 500 ms target is read as the controller's reaction time. With 10 requests per project and a limit of 2, eight of every ten requests wait for a slot by design, so their create → InProgress is the wait in line (several backups long), not the controller's speed; what the controller owes them is a prompt `Pending`/`WaitingForSlot` status, and InProgress within 500 ms for those that find a slot free (the first wave).",
+    '',
+    markdownTable(callRows(r)),
+    '',
+    `Requests by destination: ${Object.entries(r.requestsByDestination)
+      .map(([d, n]) => `${d} ${n}`)
+      .join(
+        ', ',
+      )}. Snapshots (in memory) created: ${r.snapshotsCreated}. Warnings logged by the controller: ${r.warnings}${r.warningSamples.length > 0 ? `, e.g. ${r.warningSamples.map((w) => `"${w.slice(0, 200)}"`).join('; ')}` : ''}.`,
+    ...(r.cpuProfile === undefined ? [] : ['', `CPU profile of the controller: ${r.cpuProfile}`]),
+    '',
+  ].join('\n');
+}
+
+function printReport(r: Report): void {
+  const out = [
+    title(r),
+    `code ${r.code}, load average at start ${r.machine.loadAvgAtStart}`,
+    ...(r.drained
+      ? []
+      : ['DID NOT DRAIN before the timeout (or was interrupted): figures cover what finished']),
+    '',
+    table(distRows(r.figures)),
+    '',
+    table(summaryRows(r)),
+    '',
+    ...r.verdicts.map((v) => `${v.met ? 'MET    ' : 'NOT MET'} ${v.target}: ${v.detail}`),
+    '',
+    table(callRows(r)),
+    '',
+  ];
+  process.stdout.write(out.join('\n'));
+}
+
+async function writeReport(r: Report): Promise<string> {
+  const dir = join(here, 'results');
+  await mkdir(dir, { recursive: true });
+  const base = join(dir, `controller-scale-${r.startedAt.replace(/[:.]/g, '-')}`);
+  await writeFile(`${base}.json`, `${JSON.stringify(r, null, 2)}\n`);
+  await writeFile(`${base}.md`, markdown(r));
+  return base;
+}
+
+// ---------------------------------------------------------------------------------------------
+
+/** CPU time (ms) used since now by the controller, the bed's servers and this process. */
+function cpuMeter(pids: Record<string, number>, controller: number | undefined): () => Report['cpu'] {
+  const read = (): Report['cpu'] => {
+    const own = process.cpuUsage();
+    return {
+      controllerMs: cpuMsOf(controller),
+      apiserverMs: cpuMsOf(pids['kube-apiserver']),
+      etcdMs: cpuMsOf(pids.etcd),
+      kubeControllerManagerMs: cpuMsOf(pids['kube-controller-manager']),
+      catalogMs: cpuMsOf(pids.postgres),
+      benchMs: (own.user + own.system) / 1000,
+    };
+  };
+  const before = read();
+  return () => {
+    const after = read();
+    const keys = Object.keys(before) as (keyof Report['cpu'])[];
+    return Object.fromEntries(keys.map((k) => [k, after[k] - before[k]])) as Report['cpu'];
+  };
+}
+
+interface Run {
+  startedAt: string;
+  code: string;
+  loadAvgAtStart: string;
+  drained: boolean;
+  obs: Observed;
+  child: ChildHandle;
+  ready: ChildLine;
+  final: ChildLine;
+  cpu: Report['cpu'];
+}
+
+function assemble(run: Run, s: Settings): Report {
+  const { child, final } = run;
+  const byCall = final.requestsByCall ?? {};
+  const total = Object.values(byCall).reduce((a, b) => a + b, 0);
+  const { cpuProfDir: _dir, timeoutMs: _timeout, ...shown } = s;
+  const partial: Omit<Report, 'verdicts'> = {
+    startedAt: run.startedAt,
+    settings: shown,
+    machine: {
+      cpus: cpus()[0]?.model ?? 'unknown',
+      cores: cpus().length,
+      memoryGiB: Math.round(totalmem() / 1024 ** 3),
+      node: process.version,
+      loadAvgAtStart: run.loadAvgAtStart,
+    },
+    code: run.code,
+    drained: run.drained,
+    figures: figures(run.obs, s),
+    rss: {
+      baselineBytes: child.lines.find((l) => l.type === 'baseline')?.rss ?? 0,
+      readyBytes: run.ready.rss,
+      maxBytes: child.rss.max,
+      maxHeapBytes: child.rss.maxHeap,
+      maxExternalBytes: child.rss.maxExternal,
+      samples: child.rss.samples,
+    },
+    cpu: run.cpu,
+    controllerRequests: { total, perBackupRequest: total / (s.projects * s.perProject), byCall },
+    requestsByDestination: final.requestsByDestination ?? {},
+    connections: final.connections ?? 0,
+    apiLatencyMs: final.apiLatencyMs,
+    eventLoopDelayMs: final.eventLoopDelayMs,
+    snapshotsCreated: final.snapshotsCreated ?? 0,
+    warnings: final.warnings ?? 0,
+    warningSamples: final.warningSamples ?? [],
+    cpuProfile: s.cpuProfDir,
+    timeline: run.obs.timeline.map((point) => ({
+      ...point,
+      t: point.t - (run.obs.timeline[0]?.t ?? 0),
+      rssMB: Math.round((nearestRss(child.lines, point.t) ?? 0) / 1e6),
+    })),
+  };
+  return { ...partial, verdicts: verdicts(partial, s) };
+}
+
+function nearestRss(lines: ChildLine[], t: number): number | undefined {
+  return lines.filter((l) => l.type === 'rss' && l.t <= t).at(-1)?.rss;
+}
+
+async function runBench(bed: Testbed, info: PartialTestbedInfo, s: Settings): Promise<Report> {
+  const { kube } = info;
+  if (!kube) throw new Error('the test bed did not start Kubernetes');
+  const catalogUrl = s.catalog === 'pglite' ? 'pglite://memory' : info.postgres?.url;
+  if (catalogUrl === undefined) throw new Error('the test bed did not start PostgreSQL');
+  const startedAt = new Date().toISOString();
+  const code = codeVersion(); // now: the child loads the sources when it starts
+  const loadAvgAtStart = readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
+  const kc = new KubeConfig();
+  kc.loadFromFile(kube.kubeconfig);
+  shareConnections(kc);
+  await installCrds(kube);
+  await createNamespaces(kc, s);
+  const obs = newObserved();
+  const projects = new Set(Array.from({ length: s.projects }, (_, i) => projectId(i)));
+  const stopWatches = [
+    keepWatching(kc, `/apis/${group}/${version}/${plural}`, (obj) => {
+      onRequestEvent(obs, obj, Date.now());
+    }),
+    keepWatching(kc, `/apis/coordination.k8s.io/v1/namespaces/${leaseNamespace}/leases`, (obj) => {
+      onLeaseEvent(obs, obj, projects);
+    }),
+  ];
+  const child = startChild({ ...s, kubeconfig: kube.kubeconfig }, s, catalogUrl);
+  try {
+    const ready = await child.ready;
+    log(`controller ready (RSS ${mb(ready.rss)}); creating ${s.projects * s.perProject} BackupRequests`);
+    const cpu = cpuMeter(bed.pids(), child.proc.pid);
+    const stopTimeline = sampleTimeline(obs);
+    await createBurst(kc, s, obs);
+    log('all created; waiting for them to finish');
+    const drained = await waitForDrain(obs, s.projects * s.perProject, s.timeoutMs);
+    stopTimeline();
+    await sleep(500); // the last releases and archival writes
+    const used = cpu();
+    child.proc.kill('SIGTERM');
+    const final = await child.final;
+    return assemble({ startedAt, code, loadAvgAtStart, drained, obs, child, ready, final, cpu: used }, s);
+  } finally {
+    for (const stop of stopWatches) stop();
+    // the child exits by itself after its final line (--cpu-prof writes the profile then)
+    const exited = new Promise((resolve) => child.proc.once('exit', resolve));
+    if (child.proc.exitCode === null) await Promise.race([exited, sleep(15_000)]);
+    if (child.proc.exitCode === null) child.proc.kill('SIGKILL');
+  }
+}
+
+const s = settings();
+const bed = await Testbed.create();
+try {
+  const services: ServiceName[] = s.catalog === 'postgres' ? ['kubernetes', 'postgres'] : ['kubernetes'];
+  log(`starting ${services.join(' and ')} (the test bed's etcd, kube-apiserver, kube-controller-manager)`);
+  const report = await runBench(bed, await bed.up(services), s);
+  printReport(report);
+  const base = await writeReport(report);
+  log(`wrote ${base}.json and ${base}.md`);
+} finally {
+  await bed.stop();
+}
