@@ -130,7 +130,10 @@ export function buildProgram(
     .description(
       'watch BackupRequests in the cluster (KUBECONFIG or in-cluster) and drive each to Succeeded or Failed',
     )
-    .option('--concurrency <n>', 'requests reconciled at once by this process', '4')
+    .option(
+      '--concurrency <n>',
+      'requests reconciled at once by this process (default: controller.globalConcurrency + 4, as a running in-process backup holds one)',
+    )
     .option('--leader-elect', 'run as one of several replicas: only the holder of the leader Lease works')
     .option('--identity <id>', 'this replica in the leader Lease (default: host name + random suffix)')
     .option(
@@ -138,7 +141,7 @@ export function buildProgram(
       '/metrics, /healthz and /readyz (default LC2_METRICS_PORT or 8080; 0: any)',
     )
     .action(
-      async (o: { concurrency: string; leaderElect?: boolean; identity?: string; metricsPort?: string }) =>
+      async (o: { concurrency?: string; leaderElect?: boolean; identity?: string; metricsPort?: string }) =>
         run((signal) => controllerCommand({ ...globals(), ...o }, signal)),
     );
 

@@ -92,8 +92,10 @@ export async function controllerCommand(
   options: ControllerCommandOptions,
   signal: AbortSignal,
 ): Promise<number> {
-  const concurrency = Number(options.concurrency ?? '4');
   const session = await openSession({ ...options, quiet: false });
+  // an in-process backup holds its reconcile for the whole run: room for every global slot
+  // plus reconciles of waiting, finished and deleted requests
+  const concurrency = Number(options.concurrency ?? session.config.controller.globalConcurrency + 4);
   const kubeConfig = new KubeConfig();
   kubeConfig.loadFromDefault();
   const { config } = session;
