@@ -142,20 +142,21 @@ export class ProjectSlots {
       .catch(() => undefined);
     const labels = lease?.metadata?.labels ?? {};
     if (lease === undefined || labels[poolLabel] === this.prefix) return;
-    await this.api
-      .replaceNamespacedLease({
-        name,
-        namespace: this.namespace,
-        body: {
-          metadata: {
-            name,
-            resourceVersion: lease.metadata?.resourceVersion,
-            labels: { ...labels, ...this.labels(project) },
-          },
-          spec: lease.spec,
-        },
-      })
-      .catch(() => undefined);
+    await this.rewrite(lease, { ...labels, ...this.labels(project) }, lease.spec).catch(() => undefined);
+  }
+
+  /** Replaces a Lease as read (its resourceVersion makes the write conditional: 409 if it moved). */
+  private rewrite(
+    lease: V1Lease,
+    labels: Record<string, string> | undefined,
+    spec: V1Lease['spec'],
+  ): Promise<V1Lease> {
+    const name = lease.metadata?.name ?? '';
+    return this.api.replaceNamespacedLease({
+      name,
+      namespace: this.namespace,
+      body: { metadata: { name, resourceVersion: lease.metadata?.resourceVersion, labels }, spec },
+    });
   }
 
   /** Frees the slot `holder` has, if any. */
@@ -163,23 +164,9 @@ export class ProjectSlots {
     const leases = await this.readPool(project, limit);
     for (const lease of leases) {
       if (lease?.spec?.holderIdentity !== holder) continue;
-      const name = lease.metadata?.name ?? '';
-      await this.api
-        .replaceNamespacedLease({
-          name,
-          namespace: this.namespace,
-          body: {
-            metadata: {
-              name,
-              resourceVersion: lease.metadata?.resourceVersion,
-              labels: lease.metadata?.labels,
-            },
-            spec: { holderIdentity: '' },
-          },
-        })
-        .catch((err: unknown) => {
-          if (httpCode(err) !== 409 && httpCode(err) !== 404) throw err;
-        });
+      await this.rewrite(lease, lease.metadata?.labels, { holderIdentity: '' }).catch((err: unknown) => {
+        if (httpCode(err) !== 409 && httpCode(err) !== 404) throw err;
+      });
     }
   }
 }
