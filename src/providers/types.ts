@@ -18,6 +18,14 @@ export interface ObjectInfo {
   sha256?: string | undefined;
 }
 
+/** What a store's own read-back of an object found (`ObjectStore.digest`). */
+export interface ObjectDigest {
+  /** Bytes read. */
+  size: number;
+  /** Hex SHA-256 of those bytes. */
+  sha256: string;
+}
+
 export interface ListPage {
   /** In ascending key order (byte order of the UTF-8 key). */
   objects: ObjectInfo[];
@@ -99,6 +107,15 @@ export interface ObjectStore {
     options: CopyOptions,
   ): Promise<ObjectInfo>;
   delete(bucket: string, key: string): Promise<void>;
+  /**
+   * Optional: reads the object's bytes now and hashes them inside the store, for stores that do
+   * so faster than `get` plus hashing the stream (the file store: reused buffers instead of a
+   * fresh one per chunk). Always re-reads every byte — never a checksum kept beside the object
+   * (verify --deep relies on that). A missing key or bucket throws NotFoundError, as `get` does.
+   * Callers use `sha256OfObject` (src/components/documentLibrary/copy.ts), which falls back to
+   * `get` for stores without it.
+   */
+  digest?(bucket: string, key: string): Promise<ObjectDigest>;
 }
 
 /** Tags every snapshot and restored instance carries, so ownership is checked before any change. */

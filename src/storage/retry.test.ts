@@ -108,6 +108,24 @@ describe('withRetry', () => {
     expect(store.name).toBe(inner.name);
   });
 
+  it('offers digest only when the store has one, and retries it', async () => {
+    const inner = await memory();
+    expect('digest' in withRetry(inner)).toBe(false);
+    let calls = 0;
+    const digesting: ObjectStore = {
+      ...flaky(inner, 0, transient),
+      digest: () => (++calls < 3 ? Promise.reject(transient()) : Promise.resolve({ size: 5, sha256: 'x' })),
+    };
+    const events: RetryEvent[] = [];
+    const store = withRetry(digesting, { ...fast, onRetry: (e) => events.push(e) });
+    expect(await store.digest?.('b', 'k')).toEqual({ size: 5, sha256: 'x' });
+    expect(calls).toBe(3);
+    expect(events.map((e) => [e.operation, e.bucket, e.key])).toEqual([
+      ['digest', 'b', 'k'],
+      ['digest', 'b', 'k'],
+    ]);
+  });
+
   it('waits with capped exponential backoff and full jitter', async () => {
     const inner = flaky(await memory(), 6, transient);
     const delays: number[] = [];

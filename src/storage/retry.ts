@@ -5,7 +5,14 @@
 import type { Readable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { isRetryable, ThrottledError } from '../errors/index.ts';
-import type { CopyOptions, ListPage, ObjectInfo, ObjectStore, PutOptions } from '../providers/types.ts';
+import type {
+  CopyOptions,
+  ListPage,
+  ObjectDigest,
+  ObjectInfo,
+  ObjectStore,
+  PutOptions,
+} from '../providers/types.ts';
 
 export interface RetryEvent {
   /** The ObjectStore method, e.g. `put`. */
@@ -58,6 +65,7 @@ interface Target {
  * stream: a failure while the caller reads it is the caller's to retry (it owns the bytes read
  * so far). `put` of a stream is not retried either: its first attempt consumed the stream, so a
  * second one would store a truncated object; put a Buffer, or retry the whole step, instead.
+ * `digest` is offered when the store has it, and retried whole (it re-reads from the start).
  */
 export function withRetry(store: ObjectStore, options: RetryOptions = {}): ObjectStore {
   const attempts = Math.max(1, options.attempts ?? 5);
@@ -93,6 +101,16 @@ export function withRetry(store: ObjectStore, options: RetryOptions = {}): Objec
       }
     }
   }
+
+  // offered only when the store has it, so callers still fall back to `get` for the others
+  const storeDigest = store.digest?.bind(store);
+  const digest =
+    storeDigest === undefined
+      ? {}
+      : {
+          digest: (bucket: string, key: string): Promise<ObjectDigest> =>
+            retrying({ operation: 'digest', bucket, key }, () => storeDigest(bucket, key)),
+        };
 
   return {
     name: store.name,
@@ -134,5 +152,6 @@ export function withRetry(store: ObjectStore, options: RetryOptions = {}): Objec
       ),
     delete: (bucket: string, key: string): Promise<void> =>
       retrying({ operation: 'delete', bucket, key }, () => store.delete(bucket, key)),
+    ...digest,
   } satisfies ObjectStore;
 }

@@ -2,14 +2,13 @@
 // each object with bounded concurrency (server-side inside one store, streamed GET→PUT across
 // stores), take its SHA-256 (from the store when it computed one, else by hashing the bytes),
 // and stream an entry per object into the manifest. Nothing here holds the whole listing.
-import { createHash } from 'node:crypto';
 import type { Readable } from 'node:stream';
-import { finished } from 'node:stream/promises';
 import { documentKey } from '../../format/layout.ts';
 import type { DocumentEntry } from '../../format/manifest.ts';
 import { NotFoundError } from '../../errors/index.ts';
 import type { ListPage, ObjectInfo, ObjectStore } from '../../providers/types.ts';
 import type { ProgressTracker } from '../../engine/progress.ts';
+import { digestObject, digestStream } from '../../storage/digest.ts';
 
 export interface Location {
   store: ObjectStore;
@@ -36,13 +35,12 @@ export async function* listAll(at: Location, pageSize = 1000): AsyncGenerator<Ob
   }
 }
 
-/** SHA-256 of a stream's bytes; 'data' events, not an async iterator (one promise per chunk). */
+/**
+ * SHA-256 of a stream's bytes. For an object already stored use `digestObject`
+ * (src/storage/digest.ts): the store may hash it faster itself.
+ */
 export async function sha256Of(stream: Readable): Promise<string> {
-  const hash = createHash('sha256');
-  stream.on('data', (chunk: Buffer) => hash.update(chunk));
-  // rejects on an error and on a stream destroyed before its end
-  await finished(stream);
-  return hash.digest('hex');
+  return (await digestStream(stream)).sha256;
 }
 
 /** Copies one object from one location to another and returns the copy's info with its SHA-256. */
@@ -61,14 +59,14 @@ export async function copyObject(
   const toKey = to.key;
   if (from.store === to.store) {
     const copied = await from.store.copy(from.bucket, fromKey, to.bucket, toKey, { size });
-    const sha256 = copied.sha256 ?? (await sha256Of(await to.store.get(to.bucket, toKey)));
+    const sha256 = copied.sha256 ?? (await digestObject(to.store, to.bucket, toKey)).sha256;
     return { ...copied, sha256 };
   }
   // every store hashes the bytes it stores (ObjectStore.put returns their SHA-256): hashing them
   // here as well doubled the CPU of a streamed copy (docs/performance.md, P1b)
   const source = await from.store.get(from.bucket, fromKey);
   const stored = await to.store.put(to.bucket, toKey, source, { size });
-  const sha256 = stored.sha256 ?? (await sha256Of(await to.store.get(to.bucket, toKey)));
+  const sha256 = stored.sha256 ?? (await digestObject(to.store, to.bucket, toKey)).sha256;
   return { ...stored, sha256 };
 }
 

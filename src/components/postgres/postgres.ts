@@ -2,7 +2,6 @@
 // (the store hashes the stored bytes on the way), and pg_restore from there into a NEW database.
 // Passwords reach pg_dump/pg_restore only through PGPASSWORD in the child's environment.
 import { spawn, type ChildProcessByStdio } from 'node:child_process';
-import { createHash } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -12,6 +11,7 @@ import { createZstdCompress, createZstdDecompress, constants as zlib } from 'nod
 import pg from 'pg';
 import { NotFoundError, ValidationError } from '../../errors/index.ts';
 import type { ObjectInfo, ObjectStore } from '../../providers/types.ts';
+import { digestObject } from '../../storage/digest.ts';
 
 export interface PgConnection {
   /** For messages: the instance id the configuration calls this server. */
@@ -218,15 +218,9 @@ export async function dumpToStore(options: DumpOptions): Promise<DumpResult> {
     await options.store.delete(options.bucket, options.key).catch(() => undefined);
     throw connectionError(conn, `pg_dump failed: ${(err as Error).message}`);
   }
-  const sha256 = stored.sha256 ?? (await sha256OfStored(options.store, options.bucket, options.key));
+  // a store that did not report the SHA-256 of what it stored: read it back
+  const sha256 = stored.sha256 ?? (await digestObject(options.store, options.bucket, options.key)).sha256;
   return { size: stored.size, uncompressedSize, sha256 };
-}
-
-/** For a store that did not report the SHA-256 of what it stored: read it back. */
-async function sha256OfStored(store: ObjectStore, bucket: string, key: string): Promise<string> {
-  const hash = createHash('sha256');
-  for await (const chunk of await store.get(bucket, key)) hash.update(chunk as Buffer);
-  return hash.digest('hex');
 }
 
 export interface RestoreOptions {

@@ -1,13 +1,14 @@
 // Verify: nothing is reported restorable that cannot be restored. Checks the manifest's own
 // checksum, the entries' checksum, and every stored artifact (exists, size, SHA-256 where the
 // store keeps one); `deep` re-reads and re-hashes every byte.
-import { forEachLimit, sha256Of } from '../../components/documentLibrary/copy.ts';
+import { forEachLimit } from '../../components/documentLibrary/copy.ts';
 import { readEntries } from '../../format/entries.ts';
 import type { DocumentEntry } from '../../format/manifest.ts';
 import type { EngineContext } from '../context.ts';
 import { snapshotsFor } from '../databases.ts';
 import { locateBackup, type LocatedBackup } from '../manifests.ts';
 import { ProgressTracker } from '../progress.ts';
+import { digestObject } from '../../storage/digest.ts';
 
 export interface VerifyProblem {
   /** The bucket/key of the bad object, or "manifest". */
@@ -44,7 +45,9 @@ async function checkDatabase(
     });
   }
   const expected = located.header.database.checksum?.replace(/^sha256:/, '');
-  const actual = deep ? await sha256Of(await located.store.get(artifact.bucket, artifact.key)) : info.sha256;
+  const actual = deep
+    ? (await digestObject(located.store, artifact.bucket, artifact.key)).sha256
+    : info.sha256;
   if (expected !== undefined && actual !== undefined && actual !== expected) {
     problems.push({ object: where, problem: `SHA-256 ${actual} differs from the manifest's ${expected}` });
   }
@@ -83,7 +86,7 @@ async function checkEntry(
   if (!info) return 'missing';
   if (info.size !== entry.size) return `size ${info.size} differs from the manifest's ${entry.size}`;
   const actual = deep
-    ? await sha256Of(await located.store.get(located.bucket, entry.storedKey))
+    ? (await digestObject(located.store, located.bucket, entry.storedKey)).sha256
     : info.sha256;
   if (actual !== undefined && actual !== entry.sha256)
     return `SHA-256 ${actual} differs from the manifest's ${entry.sha256}`;

@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { mkdtemp, readdir, readFile, rm, stat, utimes, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -154,6 +154,40 @@ describe('FileObjectStore', () => {
     await expect(store.get('nope', 'k')).rejects.toThrow(NotFoundError);
     await expect(store.get('nope', 'k')).rejects.toThrow(/bucket .*nope.* does not exist/);
     await expect(store.get('b', 'no/such/key')).rejects.toThrow(/no\/such\/key does not exist/);
+  });
+
+  // digest reads in two 1 MiB buffers taking turns: sizes around the buffer edges
+  it.each([
+    ['empty', 0],
+    ['smaller than a buffer', 1000],
+    ['exactly two buffers', 2 * MiB],
+    ['several buffers and an odd tail', 3 * MiB + 12_345],
+  ])('digests an object %s (%i bytes) to the SHA-256 of its bytes', async (_, size) => {
+    const bytes = randomBytes(size);
+    const key = `digest/${size}`;
+    await store.put('b', key, bytes);
+    expect(await store.digest('b', key)).toEqual({
+      size,
+      sha256: createHash('sha256').update(bytes).digest('hex'),
+    });
+  });
+
+  it('digests the bytes on disk, not the checksum its sidecar keeps', async () => {
+    await store.put('b', 'digest/edited', Buffer.from('original'));
+    await writeFile(join(root, 'b', 'digest', 'edited%'), 'edited by hand');
+    expect(await store.digest('b', 'digest/edited')).toEqual({
+      size: 'edited by hand'.length,
+      sha256: createHash('sha256').update('edited by hand').digest('hex'),
+    });
+  });
+
+  it('reports digest of a missing key or bucket as NotFoundError naming it, as get does', async () => {
+    await expect(store.digest('b', 'digest/no/such/key')).rejects.toThrow(NotFoundError);
+    await expect(store.digest('b', 'digest/no/such/key')).rejects.toThrow(
+      `object ${pathToFileURL(root).href}/b/digest/no/such/key does not exist`,
+    );
+    await expect(store.digest('nope', 'k')).rejects.toThrow(NotFoundError);
+    await expect(store.digest('nope', 'k')).rejects.toThrow(/bucket .*nope.* does not exist/);
   });
 
   it('lists a wide directory across pages without repeating or skipping keys', async () => {
