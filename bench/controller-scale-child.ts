@@ -12,10 +12,10 @@
 import { subscribe } from 'node:diagnostics_channel';
 import { createHistogram, monitorEventLoopDelay } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { KubeConfig } from '@kubernetes/client-node';
 import { openCatalog } from '../src/catalog/catalog.ts';
 import { parseConfig } from '../src/config/config.ts';
 import { Controller } from '../src/controller/controller.ts';
+import { KubeClient } from '../src/kube/client.ts';
 import type { Logger } from '../src/observability/logger.ts';
 import { MemoryObjectStore } from '../src/providers/memory/objectStore.ts';
 import {
@@ -25,7 +25,7 @@ import {
   type DatabaseSnapshots,
   type WaitOptions,
 } from '../src/providers/types.ts';
-import { shareConnections, type ChildOptions } from './controller-scale-shared.ts';
+import type { ChildOptions } from './controller-scale-shared.ts';
 
 const options = JSON.parse(process.argv[2] ?? '{}') as ChildOptions;
 
@@ -214,11 +214,13 @@ const snapshots = new Map(projectIds.map((p) => [p, new MemorySnapshots(p, optio
 const log = countingLogger();
 // pglite://memory, or the test bed's PostgreSQL (what a deployment uses): set by the parent
 const catalog = await openCatalog(process.env.LC2_CATALOG_URL ?? 'pglite://memory');
-const kubeConfig = new KubeConfig();
-kubeConfig.loadFromFile(options.kubeconfig);
-if (options.shareConnections) shareConnections(kubeConfig);
+// as `lc2-backup controller` sizes its connection pool
+const kube = KubeClient.load({
+  kubeconfig: options.kubeconfig,
+  maxSockets: Math.max(8, Math.min(64, options.queueConcurrency)),
+});
 const controller = new Controller({
-  kubeConfig,
+  kube,
   concurrency: options.queueConcurrency,
   engine: {
     config,

@@ -13,8 +13,6 @@ export interface ChildOptions {
   backupDelayMs: number;
   /** `pglite://memory` (in the controller's process) or the test bed's PostgreSQL (the default). */
   catalog: 'postgres' | 'pglite';
-  /** Experiment: one undici dispatcher for all of the controller's API calls. */
-  shareConnections: boolean;
 }
 
 /**
@@ -22,9 +20,9 @@ export interface ChildOptions {
  * `applySecurityAuthentication` whenever the kubeconfig has TLS settings: a CA, a client
  * certificate or insecure-skip-tls-verify), so no connection is ever reused: every API call pays
  * a TCP + TLS handshake on both ends and leaves its socket behind until it times out. This
- * memoizes the dispatcher per cluster and TLS settings. The benchmark's own client (creates,
- * watches) always uses it, so the load generator does not burden the API server with handshakes;
- * the controller only with `--share-connections` (an experiment: the controller does not do this).
+ * memoizes the dispatcher per cluster and TLS settings for the benchmark's own client (creates,
+ * watches), so the load generator does not burden the API server with handshakes. (The
+ * controller does not use client-node: src/kube/client.ts keeps a pool of connections.)
  */
 export function shareConnections(kc: KubeConfig): KubeConfig {
   const target = kc as unknown as { createDispatcher: (cluster: unknown, options: unknown) => unknown };

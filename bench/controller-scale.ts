@@ -14,7 +14,7 @@
 //     [--projects 100] [--per-project 10] [--project-concurrency 2] [--global-concurrency 200]
 //     [--queue-concurrency 256] [--parallel 50 (creates in flight)] [--objects 5 (per project)]
 //     [--backup-ms 0 (delay of the in-memory snapshot)] [--catalog postgres|pglite]
-//     [--share-connections (experiment, see controller-scale-shared.ts)] [--cpu-prof <dir>]
+//     [--cpu-prof <dir>]
 //     [--node-options=<flags for the controller's Node>] [--label <text>] [--timeout 900 (s)]
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { readFileSync, readdirSync } from 'node:fs';
@@ -66,7 +66,6 @@ function settings(): Settings {
       objects: { type: 'string', default: '5' },
       'backup-ms': { type: 'string', default: '0' },
       catalog: { type: 'string', default: 'postgres' },
-      'share-connections': { type: 'boolean', default: false },
       'cpu-prof': { type: 'string' },
       label: { type: 'string', default: '' },
       'node-options': { type: 'string', default: '' },
@@ -82,7 +81,6 @@ function settings(): Settings {
     throw new Error(`controller-scale: --catalog is postgres or pglite, not "${values.catalog}"`);
   return {
     catalog: values.catalog,
-    shareConnections: values['share-connections'],
     projects: n(values.projects),
     perProject: n(values['per-project']),
     projectConcurrency: n(values['project-concurrency']),
@@ -787,7 +785,7 @@ function callRows(r: Report): string[][] {
 
 function title(r: Report): string {
   const s = r.settings;
-  return `controller-scale: ${s.projects * s.perProject} BackupRequests over ${s.projects} projects (${s.perProject} each), project limit ${s.projectConcurrency}, global limit ${s.globalConcurrency}, queue concurrency ${s.queueConcurrency}, ${s.parallel} creates in flight, ${s.objects} objects per project, backup step delay ${s.backupDelayMs} ms, catalog ${s.catalog}${s.shareConnections ? ', EXPERIMENT: shared connections' : ''}${s.nodeOptions.length === 0 ? '' : `, controller node ${s.nodeOptions.join(' ')}`}${s.label === '' ? '' : ` [${s.label}]`}`;
+  return `controller-scale: ${s.projects * s.perProject} BackupRequests over ${s.projects} projects (${s.perProject} each), project limit ${s.projectConcurrency}, global limit ${s.globalConcurrency}, queue concurrency ${s.queueConcurrency}, ${s.parallel} creates in flight, ${s.objects} objects per project, backup step delay ${s.backupDelayMs} ms, catalog ${s.catalog}${s.nodeOptions.length === 0 ? '' : `, controller node ${s.nodeOptions.join(' ')}`}${s.label === '' ? '' : ` [${s.label}]`}`;
 }
 
 function markdown(r: Report): string {

@@ -2,7 +2,7 @@
 // connection) and a PostgreSQL server through a pg Pool. This file hides their differences
 // behind one small interface; nothing above it imports pg or PGlite.
 import { mkdir } from 'node:fs/promises';
-import { PGlite } from '@electric-sql/pglite';
+import type { PGlite } from '@electric-sql/pglite';
 import pg from 'pg';
 import { lockDirectory } from './dirLock.ts';
 import { CatalogUnavailableError } from './errors.ts';
@@ -55,6 +55,8 @@ export function pgliteDatabase(db: PGlite, description: string, release?: () => 
 
 /** Opens an embedded catalog: in memory when `dataDir` is undefined, else in that directory (created when missing). */
 export async function openPglite(dataDir: string | undefined): Promise<SqlDatabase> {
+  // loaded only when used: a PostgreSQL catalog (the controller's) never pays for the WASM module
+  const { PGlite } = await import('@electric-sql/pglite');
   if (dataDir === undefined) {
     const db = await PGlite.create();
     return pgliteDatabase(db, 'embedded catalog (in memory)', () => db.close());

@@ -5,18 +5,12 @@ import { Command, CommanderError } from 'commander';
 import { parseResource } from '../../api/v1alpha1/parse.ts';
 import { ValidationError } from '../errors/index.ts';
 import { exitCodeOf, exitCodes } from './errors.ts';
-import {
-  backupCommand,
-  catalogRebuildCommand,
-  describeCommand,
-  listCommand,
-  restoreCommand,
-  verifyCommand,
-} from './commands/data.ts';
-import { controllerCommand } from './commands/controller.ts';
-import { fireScheduleCommand, workCommand } from './commands/worker.ts';
-import { demoCommand } from './commands/demo.ts';
 import { toolVersion, type GlobalOptions } from './session.ts';
+
+// Each command's module is loaded when the command runs: the controller's process then holds
+// neither the demo's test bed nor the data commands' code (RSS is one of its targets).
+const data = (): Promise<typeof import('./commands/data.ts')> => import('./commands/data.ts');
+const workers = (): Promise<typeof import('./commands/worker.ts')> => import('./commands/worker.ts');
 
 function readRequestFile<K extends 'BackupRequest' | 'RestoreRequest'>(kind: K, file: string) {
   let text: string;
@@ -52,7 +46,9 @@ export function buildProgram(
     .description('run a BackupRequest now: database, then document library, then the manifest')
     .requiredOption('-f, --file <request.yaml>', 'the BackupRequest (YAML or JSON; - for stdin)')
     .action(async (o: { file: string }) =>
-      run((signal) => backupCommand(globals(), readRequestFile('BackupRequest', o.file), signal)),
+      run(async (signal) =>
+        (await data()).backupCommand(globals(), readRequestFile('BackupRequest', o.file), signal),
+      ),
     );
 
   program
@@ -69,8 +65,8 @@ export function buildProgram(
         backupId: string | undefined,
         o: { file?: string; toInstance?: string; toDatabase?: string; toBucket?: string; toPrefix?: string },
       ) =>
-        run((signal) =>
-          restoreCommand(
+        run(async (signal) =>
+          (await data()).restoreCommand(
             globals(),
             {
               backupId,
@@ -90,7 +86,7 @@ export function buildProgram(
     .argument('<backupId>')
     .option('--deep', 're-read and re-hash every stored byte')
     .action(async (backupId: string, o: { deep?: boolean }) =>
-      run((signal) => verifyCommand(globals(), backupId, o.deep === true, signal)),
+      run(async (signal) => (await data()).verifyCommand(globals(), backupId, o.deep === true, signal)),
     );
 
   program
@@ -101,14 +97,14 @@ export function buildProgram(
     .option('-s, --state <state>', 'Pending, InProgress, Succeeded, Failed or ManifestMissing')
     .option('-n, --limit <n>', 'at most this many', '50')
     .action(async (o: { project?: string; environment?: string; state?: string; limit: string }) =>
-      run(() => listCommand(globals(), o)),
+      run(async () => (await data()).listCommand(globals(), o)),
     );
 
   program
     .command('describe')
     .description("show a backup's catalog record and manifest")
     .argument('<backupId>')
-    .action(async (backupId: string) => run(() => describeCommand(globals(), backupId)));
+    .action(async (backupId: string) => run(async () => (await data()).describeCommand(globals(), backupId)));
 
   program
     .command('catalog')
@@ -116,14 +112,18 @@ export function buildProgram(
     .command('rebuild')
     .description('re-create the history from the manifests in the configured buckets')
     .option('-p, --project <id>', 'only this project')
-    .action(async (o: { project?: string }) => run(() => catalogRebuildCommand(globals(), o.project)));
+    .action(async (o: { project?: string }) =>
+      run(async () => (await data()).catalogRebuildCommand(globals(), o.project)),
+    );
 
   program
     .command('demo')
     .description(
       'back up, verify and restore a sample application on the test bed (PostgreSQL + MinIO), then clean up',
     )
-    .action(async () => run((signal) => demoCommand(globals(), signal)));
+    .action(async () =>
+      run(async (signal) => (await import('./commands/demo.ts')).demoCommand(globals(), signal)),
+    );
 
   program
     .command('controller')
@@ -142,7 +142,9 @@ export function buildProgram(
     )
     .action(
       async (o: { concurrency?: string; leaderElect?: boolean; identity?: string; metricsPort?: string }) =>
-        run((signal) => controllerCommand({ ...globals(), ...o }, signal)),
+        run(async (signal) =>
+          (await import('./commands/controller.ts')).controllerCommand({ ...globals(), ...o }, signal),
+        ),
     );
 
   const worker = program
@@ -153,7 +155,9 @@ export function buildProgram(
     .description("create a BackupRequest from a BackupSchedule's template (the Job of its CronJob)")
     .requiredOption('--namespace <namespace>', "the BackupSchedule's namespace")
     .requiredOption('--schedule <name>', 'the BackupSchedule')
-    .action(async (o: { namespace: string; schedule: string }) => run(() => fireScheduleCommand(o)));
+    .action(async (o: { namespace: string; schedule: string }) =>
+      run(async () => (await workers()).fireScheduleCommand(o)),
+    );
   for (const kind of ['backup', 'restore'] as const) {
     worker
       .command(kind)
@@ -163,7 +167,7 @@ export function buildProgram(
       .requiredOption('--namespace <namespace>', "the request's namespace")
       .requiredOption('--name <name>', 'the request')
       .action(async (o: { namespace: string; name: string }) =>
-        run((signal) => workCommand(kind, { ...globals(), ...o }, signal)),
+        run(async (signal) => (await workers()).workCommand(kind, { ...globals(), ...o }, signal)),
       );
   }
   return program;

@@ -115,11 +115,10 @@ export class BackupReconciler {
 
   async reconcile(key: string): Promise<Requeue> {
     const [namespace = '', name = ''] = key.split('/');
-    const resource = await this.resources.get(plural, namespace, name);
+    const resource = await this.resources.read(plural, namespace, name);
     if (!resource) return undefined;
     if (resource.metadata.deletionTimestamp !== undefined) return this.lifecycle.finalize(resource);
     if (terminalStates.has(resource.status?.state ?? '')) return this.lifecycle.finished(resource);
-    if (!(await this.lifecycle.ensureFinalizer(resource))) return { requeueAfterMs: 0 };
     let request: BackupRequest;
     try {
       request = validate(BackupRequest, { ...resource, status: undefined }, `BackupRequest ${key}`);
@@ -272,7 +271,10 @@ export class BackupReconciler {
       namespace: ref.namespace,
       name: ref.name,
     });
-    if (this.executor) await this.runAsJob(inProgress ?? resource, this.executor, started);
+    // the finalizer goes on once the backup starts (a waiting request has nothing to record or
+    // remove), after the InProgress status so that a new request's first answer comes quickly
+    if (inProgress === undefined || !(await this.lifecycle.ensureFinalizer(inProgress))) return;
+    if (this.executor) await this.runAsJob(inProgress, this.executor, started);
     else await this.execute(resource, request, { backupId, started });
   }
 

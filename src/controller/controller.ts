@@ -1,29 +1,25 @@
 // The controller: one list+watch informer per kind feeds a keyed work queue; each key
-// (`<plural>/<namespace>/<name>`) is reconciled by its kind's reconciler. Informers re-list
-// when their watch expires (client-node's ListWatch resumes from the last resourceVersion and
-// re-lists on 410 Gone) and are restarted after an error.
-import {
-  CustomObjectsApi,
-  makeInformer,
-  type Informer,
-  type ObjectCache,
-  type KubeConfig,
-  type KubernetesObject,
-} from '@kubernetes/client-node';
-import { group, version } from '../../api/v1alpha1/common.ts';
+// (`<plural>/<namespace>/<name>`) is reconciled by its kind's reconciler, which reads the
+// object from the informer's cache. Informers resume their watch from the last resourceVersion
+// and re-list on 410 Gone (src/kube/informer.ts). A fourth informer watches the slot Leases,
+// so a slot decision costs no call.
 import { durationMs } from '../config/config.ts';
+import type { KubeClient } from '../kube/client.ts';
+import { Informer } from '../kube/informer.ts';
+import { customPath, leasePath } from '../kube/paths.ts';
+import type { Lease } from '../kube/types.ts';
 import type { Metrics } from '../observability/metrics.ts';
 import type { EngineContext } from '../engine/context.ts';
 import { BackupReconciler, type SlotPolicy } from './backupReconciler.ts';
 import { JobExecutor } from './jobExecutor.ts';
 import { WorkQueue } from './queue.ts';
 import { Resources, terminalStates, type Resource } from './resources.ts';
-import { ProjectSlots } from './slots.ts';
+import { poolLabel, ProjectSlots } from './slots.ts';
 import { RestoreReconciler } from './restoreReconciler.ts';
 import { ScheduleReconciler } from './scheduleReconciler.ts';
 
 export interface ControllerOptions {
-  kubeConfig: KubeConfig;
+  kube: KubeClient;
   engine: EngineContext;
   /** Requests in flight at once across all projects. */
   concurrency?: number;
@@ -40,19 +36,33 @@ export interface ControllerOptions {
   onBacklog?: (pending: number, oldestMs: number | undefined) => void;
 }
 
-type Watched = Informer<KubernetesObject> & ObjectCache<KubernetesObject>;
+const kinds = ['backuprequests', 'restorerequests', 'backupschedules'] as const;
 type Reconciler = (key: string) => Promise<{ requeueAfterMs: number } | undefined>;
 
 export class Controller {
   private readonly queue: WorkQueue;
-  private readonly informers: Watched[] = [];
+  private readonly informers = new Map<string, Informer<Resource>>();
+  private readonly leases: Informer<Lease>;
   private readonly options: ControllerOptions;
   private stopped = false;
   private listed = false;
 
   constructor(options: ControllerOptions) {
     this.options = options;
-    const resources = new Resources(options.kubeConfig, options.scrub);
+    const { kube } = options;
+    const resources = new Resources(kube, options.scrub, (plural, namespace, name) =>
+      this.informers.get(plural)?.get(namespace, name),
+    );
+    this.leases = new Informer<Lease>(
+      kube,
+      leasePath(options.engine.config.controller.namespace),
+      {
+        onError: (err) => {
+          this.watchFailed('leases', err);
+        },
+      },
+      { labelSelector: poolLabel },
+    );
     const { controller } = options.engine.config;
     const settings = {
       progressIntervalMs: options.progressIntervalMs,
@@ -62,7 +72,7 @@ export class Controller {
     const slots = this.slotPolicy(resources);
     const executor =
       controller.executor === 'job'
-        ? { executor: new JobExecutor(options.kubeConfig, options.engine, options.jobPollMs) }
+        ? { executor: new JobExecutor(kube, options.engine, options.jobPollMs) }
         : {};
     const { metrics } = options;
     const observed = metrics ? { metrics } : {};
@@ -84,7 +94,7 @@ export class Controller {
       ...executor,
       ...observed,
     });
-    const schedules = new ScheduleReconciler(resources, options.kubeConfig, options.engine, (request) =>
+    const schedules = new ScheduleReconciler(resources, kube, options.engine, (request) =>
       backups.lifecycle.expire(request),
     );
     const reconcilers: Record<string, Reconciler> = {
@@ -105,7 +115,11 @@ export class Controller {
         },
       },
     );
-    for (const plural of Object.keys(reconcilers)) this.informers.push(this.watch(plural));
+    for (const plural of kinds) this.informers.set(plural, this.watch(plural));
+  }
+
+  private watchFailed(what: string, err: unknown): void {
+    if (!this.stopped) this.options.engine.log.warn(`watch of ${what} failed; resuming it: ${String(err)}`);
   }
 
   /** Per-project slots in Leases; the waiting line comes from the BackupRequest informer's cache. */
@@ -114,13 +128,17 @@ export class Controller {
     // the informer's cache answers without a request; a holder it does not know (yet) is read
     const holderActive = async (holder: string): Promise<boolean> => {
       const [namespace = '', name = ''] = holder.split('/');
-      const cached = this.informers[0]?.get(name, namespace) as Resource | undefined;
+      const cached = this.informers.get('backuprequests')?.get(namespace, name);
       const held = cached ?? (await resources.get('backuprequests', namespace, name));
       return held !== undefined && !terminalStates.has(held.status?.state ?? '');
     };
-    const { kubeConfig } = this.options;
-    const manager = new ProjectSlots(kubeConfig, config.controller.namespace, holderActive);
-    const global = new ProjectSlots(kubeConfig, config.controller.namespace, holderActive, 'lc2-limit');
+    const pool = {
+      namespace: config.controller.namespace,
+      holderActive,
+      cached: (name: string) => this.leases.get(config.controller.namespace, name),
+    };
+    const manager = new ProjectSlots(this.options.kube, pool);
+    const global = new ProjectSlots(this.options.kube, { ...pool, prefix: 'lc2-limit' });
     return {
       manager,
       global: { manager: global, limit: config.controller.globalConcurrency },
@@ -140,8 +158,7 @@ export class Controller {
 
   /** Requests waiting to start (of one project, or of all), oldest first, as namespace/name. */
   private waitingRequests(project?: string): string[] {
-    return (this.informers[0]?.list() ?? [])
-      .map((o) => o as unknown as Resource)
+    return (this.informers.get('backuprequests')?.list() ?? [])
       .filter(
         (r) =>
           (project === undefined || (r.spec as { projectId?: string }).projectId === project) &&
@@ -156,26 +173,17 @@ export class Controller {
       .map((r) => `${r.metadata.namespace}/${r.metadata.name}`);
   }
 
-  private watch(plural: string): Watched {
-    const custom = this.options.kubeConfig.makeApiClient(CustomObjectsApi);
-    const informer = makeInformer(
-      this.options.kubeConfig,
-      `/apis/${group}/${version}/${plural}`,
-      () => custom.listClusterCustomObject({ group, version, plural }) as never,
-    );
-    const enqueue = (obj: KubernetesObject): void => {
-      this.queue.add(`${plural}/${obj.metadata?.namespace ?? ''}/${obj.metadata?.name ?? ''}`);
+  private watch(plural: string): Informer<Resource> {
+    const enqueue = (obj: Resource): void => {
+      this.queue.add(`${plural}/${obj.metadata.namespace}/${obj.metadata.name}`);
     };
-    informer.on('add', enqueue);
-    informer.on('update', enqueue);
-    informer.on('error', (err: unknown) => {
-      if (this.stopped) return;
-      this.options.engine.log.warn(`watch of ${plural} failed; restarting it: ${String(err)}`);
-      setTimeout(() => {
-        if (!this.stopped) void informer.start();
-      }, 1000).unref();
+    return new Informer<Resource>(this.options.kube, customPath(plural), {
+      onAdd: enqueue,
+      onUpdate: enqueue,
+      onError: (err) => {
+        this.watchFailed(plural, err);
+      },
     });
-    return informer;
   }
 
   /** True once every informer has listed its kind (readiness). */
@@ -184,7 +192,9 @@ export class Controller {
   }
 
   async start(): Promise<void> {
-    await Promise.all(this.informers.map((i) => i.start()));
+    // the slot Leases first: a request reconciled at once must see the slots already taken
+    await this.leases.start();
+    await Promise.all([...this.informers.values()].map((i) => i.start()));
     this.listed = true;
     this.options.engine.log.info(
       'controller started: watching backuprequests, restorerequests and backupschedules',
@@ -193,7 +203,8 @@ export class Controller {
 
   async stop(): Promise<void> {
     this.stopped = true;
-    await Promise.all(this.informers.map((i) => i.stop()));
+    await Promise.all([...this.informers.values()].map((i) => i.stop()));
     await this.queue.stop();
+    await this.leases.stop();
   }
 }

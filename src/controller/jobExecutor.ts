@@ -9,11 +9,12 @@
 // configuration and Secret live; tenants' namespaces hold only their requests.
 import { createHash } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { BatchV1Api, CoreV1Api, type KubeConfig, type V1Job } from '@kubernetes/client-node';
 import type { Config } from '../config/config.ts';
 import { durationMs } from '../config/config.ts';
+import { httpCode, type KubeClient } from '../kube/client.ts';
+import { jobPath, podPath } from '../kube/paths.ts';
+import type { ObjectMeta } from '../kube/types.ts';
 import type { Logger } from '../observability/logger.ts';
-import { httpCode } from './kube.ts';
 import type { Resource } from './resources.ts';
 
 export type WorkKind = 'backup' | 'restore';
@@ -40,7 +41,22 @@ export interface JobOutcome {
   message?: string;
 }
 
-function jobSpec(kind: WorkKind, resource: Resource, config: Config): V1Job {
+interface Job {
+  metadata: ObjectMeta;
+  spec?: unknown;
+  status?: { conditions?: { type: string; status: string; reason?: string; message?: string }[] };
+}
+
+interface Pod {
+  metadata: ObjectMeta;
+  status?: { containerStatuses?: { state?: { terminated?: { message?: string } } }[] };
+}
+
+function jobSpec(
+  kind: WorkKind,
+  resource: Resource,
+  config: Config,
+): Job & { apiVersion: string; kind: string } {
   const settings = config.controller.job;
   const { namespace, name } = resource.metadata;
   const labels = { [requestLabel]: name, [requestNamespaceLabel]: namespace };
@@ -111,15 +127,13 @@ function jobSpec(kind: WorkKind, resource: Resource, config: Config): V1Job {
 }
 
 export class JobExecutor {
-  private readonly batch: BatchV1Api;
-  private readonly core: CoreV1Api;
+  private readonly kube: KubeClient;
   private readonly config: Config;
   private readonly log: Logger;
   private readonly pollMs: number;
 
-  constructor(kubeConfig: KubeConfig, engine: { config: Config; log: Logger }, pollMs = 1000) {
-    this.batch = kubeConfig.makeApiClient(BatchV1Api);
-    this.core = kubeConfig.makeApiClient(CoreV1Api);
+  constructor(kube: KubeClient, engine: { config: Config; log: Logger }, pollMs = 1000) {
+    this.kube = kube;
     this.config = engine.config;
     this.log = engine.log;
     this.pollMs = pollMs;
@@ -128,10 +142,10 @@ export class JobExecutor {
   /** Starts (or adopts) the request's Job and waits until it ends. */
   async run(kind: WorkKind, resource: Resource, signal?: AbortSignal): Promise<JobOutcome> {
     const body = jobSpec(kind, resource, this.config);
-    const name = body.metadata?.name ?? '';
+    const { name } = body.metadata;
     const namespace = this.config.controller.namespace;
     try {
-      await this.batch.createNamespacedJob({ namespace, body });
+      await this.kube.request('POST', jobPath(namespace), { body });
       this.log.info(`started Job ${namespace}/${name}`, {
         namespace: resource.metadata.namespace,
         name: resource.metadata.name,
@@ -148,7 +162,9 @@ export class JobExecutor {
 
   private async waitFor(namespace: string, name: string, signal?: AbortSignal): Promise<JobOutcome> {
     for (;;) {
-      const job = await this.batch.readNamespacedJob({ name, namespace });
+      const job = await this.kube.get<Job>(jobPath(namespace, name));
+      if (job === undefined)
+        return { succeeded: false, message: `Job ${name} was deleted before it finished` };
       const ended = job.status?.conditions?.find(
         (c) => (c.type === 'Complete' || c.type === 'Failed') && c.status === 'True',
       );
@@ -164,13 +180,11 @@ export class JobExecutor {
 
   /** The tail of the newest failed worker's output, from its Pod's termination message. */
   private async logTail(namespace: string, job: string): Promise<string | undefined> {
-    const pods = await this.core.listNamespacedPod({ namespace, labelSelector: `job-name=${job}` });
+    const pods = await this.kube.request<{ items: Pod[] }>('GET', podPath(namespace), {
+      query: { labelSelector: `job-name=${job}` },
+    });
     const messages = pods.items
-      .sort((a, b) =>
-        String(b.metadata?.creationTimestamp?.toISOString()).localeCompare(
-          String(a.metadata?.creationTimestamp?.toISOString()),
-        ),
-      )
+      .sort((a, b) => (b.metadata.creationTimestamp ?? '').localeCompare(a.metadata.creationTimestamp ?? ''))
       .map((p) => p.status?.containerStatuses?.[0]?.state?.terminated?.message)
       .filter((m): m is string => m !== undefined && m !== '');
     return messages[0]?.split('\n').slice(-20).join('\n').slice(-2000);

@@ -8,12 +8,13 @@
 import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { CoordinationV1Api, type KubeConfig, type V1Lease } from '@kubernetes/client-node';
+import { httpCode, type KubeClient } from '../kube/client.ts';
+import { leasePath } from '../kube/paths.ts';
+import { microTime, type Lease } from '../kube/types.ts';
 import type { Logger } from '../observability/logger.ts';
-import { httpCode, microTime } from './kube.ts';
 
 export interface LeaderElectionOptions {
-  kubeConfig: KubeConfig;
+  kube: KubeClient;
   namespace: string;
   /** The Lease's name; default lc2-backup-leader. */
   name?: string;
@@ -27,7 +28,7 @@ export interface LeaderElectionOptions {
 
 export class LeaderElector {
   readonly identity: string;
-  private readonly api: CoordinationV1Api;
+  private readonly kube: KubeClient;
   private readonly namespace: string;
   private readonly name: string;
   private readonly leaseDurationMs: number;
@@ -40,7 +41,7 @@ export class LeaderElector {
   private stopping = false;
 
   constructor(options: LeaderElectionOptions) {
-    this.api = options.kubeConfig.makeApiClient(CoordinationV1Api);
+    this.kube = options.kube;
     this.namespace = options.namespace;
     this.name = options.name ?? 'lc2-backup-leader';
     this.identity = options.identity ?? `${hostname()}-${randomBytes(4).toString('hex')}`;
@@ -128,13 +129,8 @@ export class LeaderElector {
     this.lostController.abort(new LeadershipLostError(why));
   }
 
-  private async read(): Promise<V1Lease | undefined> {
-    try {
-      return await this.api.readNamespacedLease({ name: this.name, namespace: this.namespace });
-    } catch (err) {
-      if (httpCode(err) === 404) return undefined;
-      throw err;
-    }
+  private read(): Promise<Lease | undefined> {
+    return this.kube.get<Lease>(leasePath(this.namespace, this.name));
   }
 
   /** One round: create, renew, or take over an expired Lease. True when we hold it afterwards. */
@@ -148,7 +144,7 @@ export class LeaderElector {
     if (lease === undefined) return this.create({ ...spec, acquireTime: microTime(), leaseTransitions: 0 });
     const current = lease.spec ?? {};
     const holder = current.holderIdentity ?? '';
-    const record = `${holder}|${lease.metadata?.resourceVersion ?? ''}`;
+    const record = `${holder}|${lease.metadata.resourceVersion ?? ''}`;
     if (this.observed?.record !== record) this.observed = { record, at: Date.now() };
     const transitions = current.leaseTransitions ?? 0;
     if (holder === this.identity) {
@@ -161,11 +157,15 @@ export class LeaderElector {
     return this.write(lease, { ...spec, acquireTime: microTime(), leaseTransitions: transitions + 1 });
   }
 
-  private async create(spec: NonNullable<V1Lease['spec']>): Promise<boolean> {
+  private async create(spec: NonNullable<Lease['spec']>): Promise<boolean> {
     try {
-      await this.api.createNamespacedLease({
-        namespace: this.namespace,
-        body: { metadata: { name: this.name, labels: { 'app.kubernetes.io/part-of': 'lc2-backup' } }, spec },
+      await this.kube.request('POST', leasePath(this.namespace), {
+        body: {
+          apiVersion: 'coordination.k8s.io/v1',
+          kind: 'Lease',
+          metadata: { name: this.name, labels: { 'app.kubernetes.io/part-of': 'lc2-backup' } },
+          spec,
+        },
       });
       return true;
     } catch (err) {
@@ -181,22 +181,22 @@ export class LeaderElector {
   }
 
   /** A conditional replace: another writer since our read → 409 → false. */
-  private async write(current: V1Lease, spec: NonNullable<V1Lease['spec']>): Promise<boolean> {
+  private async write(current: Lease, spec: NonNullable<Lease['spec']>): Promise<boolean> {
     try {
-      const written = await this.api.replaceNamespacedLease({
-        name: this.name,
-        namespace: this.namespace,
+      const written = await this.kube.request<Lease>('PUT', leasePath(this.namespace, this.name), {
         body: {
+          apiVersion: 'coordination.k8s.io/v1',
+          kind: 'Lease',
           metadata: {
             name: this.name,
-            resourceVersion: current.metadata?.resourceVersion,
-            labels: current.metadata?.labels,
+            resourceVersion: current.metadata.resourceVersion,
+            labels: current.metadata.labels,
           },
           spec,
         },
       });
       this.observed = {
-        record: `${written.spec?.holderIdentity ?? ''}|${written.metadata?.resourceVersion ?? ''}`,
+        record: `${written.spec?.holderIdentity ?? ''}|${written.metadata.resourceVersion ?? ''}`,
         at: Date.now(),
       };
       return spec.holderIdentity === this.identity;

@@ -48,13 +48,23 @@ export class Lifecycle {
     this.options = options;
   }
 
-  /** Adds the finalizer before any work; false when the resource changed meanwhile (read again). */
+  /**
+   * Adds the finalizer before any work (a conflicting writer: read again and retry); false when
+   * the resource is gone or keeps changing.
+   */
   async ensureFinalizer(resource: Resource): Promise<boolean> {
-    const finalizers = resource.metadata.finalizers ?? [];
-    if (finalizers.includes(finalizer)) return true;
-    return this.resources.patchMetadata(this.kind.plural, resource, {
-      finalizers: [...finalizers, finalizer],
-    });
+    let current: Resource | undefined = resource;
+    for (let attempt = 0; attempt < 3 && current !== undefined; attempt++) {
+      const finalizers: string[] = current.metadata.finalizers ?? [];
+      if (finalizers.includes(finalizer)) return true;
+      const written = await this.resources.patchMetadata(this.kind.plural, current, {
+        finalizers: [...finalizers, finalizer],
+      });
+      if (written !== undefined) return true;
+      const { namespace, name } = current.metadata;
+      current = await this.resources.get(this.kind.plural, namespace, name);
+    }
+    return false;
   }
 
   /** A request being deleted: archive it, run the kind's deletion, then let it go. */
@@ -124,7 +134,7 @@ export class Lifecycle {
       const left = finalizers.filter((f) => f !== finalizer);
       if (!(await this.resources.patchMetadata(this.kind.plural, resource, { finalizers: left })))
         return false;
-      current = await this.resources.get(
+      current = await this.resources.read(
         this.kind.plural,
         resource.metadata.namespace,
         resource.metadata.name,

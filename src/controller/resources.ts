@@ -1,15 +1,11 @@
-// The controller's view of the API server: read a resource fresh, write its status without
-// ever moving a terminal state back (optimistic concurrency, conflicts retried on fresh state),
-// and record Kubernetes Events. The only file that calls the custom-objects API.
-import {
-  CoreV1Api,
-  CustomObjectsApi,
-  PatchStrategy,
-  setHeaderOptions,
-  type KubeConfig,
-} from '@kubernetes/client-node';
-import { apiVersion, group, version } from '../../api/v1alpha1/common.ts';
-import { httpCode } from './kube.ts';
+// The controller's view of the API server: read a resource (from the informer cache when there
+// is one), write its status without ever moving a terminal state back (merge patches made
+// conditional by the resourceVersion last seen; a conflict re-reads and retries), and record
+// Kubernetes Events. The only file that writes lc2-backup's own kinds.
+import { apiVersion } from '../../api/v1alpha1/common.ts';
+import { httpCode, mergePatch, type KubeClient } from '../kube/client.ts';
+import { customPath, eventPath } from '../kube/paths.ts';
+import { isNewer } from '../kube/types.ts';
 
 export interface Resource {
   apiVersion: string;
@@ -33,17 +29,29 @@ export interface Resource {
 
 export const terminalStates = new Set(['Succeeded', 'Failed']);
 
+/** Looks a resource up in an informer's cache (undefined: not there, or no cache for the kind). */
+export type ResourceCache = (plural: string, namespace: string, name: string) => Resource | undefined;
+
 export class Resources {
-  private readonly custom: CustomObjectsApi;
-  private readonly core: CoreV1Api;
+  private readonly kube: KubeClient;
+  private readonly cache: ResourceCache;
+  /**
+   * What this process last wrote, until the cache shows it (or something newer): the next
+   * conditional write starts from it instead of a GET or a stale cached version.
+   */
+  private readonly written = new Map<string, Resource>();
 
   /** Removes secrets from what is written (status messages, Events); identity by default. */
   private readonly scrub: (text: string) => string;
 
-  constructor(kc: KubeConfig, scrub: (text: string) => string = (text) => text) {
-    this.custom = kc.makeApiClient(CustomObjectsApi);
-    this.core = kc.makeApiClient(CoreV1Api);
+  constructor(
+    kube: KubeClient,
+    scrub: (text: string) => string = (text) => text,
+    cache: ResourceCache = () => undefined,
+  ) {
+    this.kube = kube;
     this.scrub = scrub;
+    this.cache = cache;
   }
 
   /** A status with its messages (and its conditions' messages) scrubbed of secrets. */
@@ -58,19 +66,32 @@ export class Resources {
     return out;
   }
 
-  async get(plural: string, namespace: string, name: string): Promise<Resource | undefined> {
-    try {
-      return (await this.custom.getNamespacedCustomObject({
-        group,
-        version,
-        namespace,
-        plural,
-        name,
-      })) as Resource;
-    } catch (err) {
-      if (httpCode(err) === 404) return undefined;
-      throw err;
+  /** Reads the resource from the API server (always a GET). */
+  get(plural: string, namespace: string, name: string): Promise<Resource | undefined> {
+    return this.kube.get<Resource>(customPath(plural, namespace, name));
+  }
+
+  /** The newest version known without a call (the cache or our own last write), if any. */
+  private known(plural: string, namespace: string, name: string): Resource | undefined {
+    const key = `${plural}/${namespace}/${name}`;
+    const cached = this.cache(plural, namespace, name);
+    const ours = this.written.get(key);
+    if (ours === undefined) return cached;
+    if (cached !== undefined && !isNewer(ours.metadata.resourceVersion, cached.metadata.resourceVersion)) {
+      this.written.delete(key); // the cache has caught up with our write
+      return cached;
     }
+    return ours;
+  }
+
+  private remember(plural: string, written: Resource): Resource {
+    this.written.set(`${plural}/${written.metadata.namespace}/${written.metadata.name}`, written);
+    return written;
+  }
+
+  /** The resource as last seen without a call when possible (informer cache), else a GET. */
+  async read(plural: string, namespace: string, name: string): Promise<Resource | undefined> {
+    return this.known(plural, namespace, name) ?? (await this.get(plural, namespace, name));
   }
 
   /** The resources of a kind in a namespace that carry the given labels. */
@@ -78,19 +99,16 @@ export class Resources {
     const labelSelector = Object.entries(labels)
       .map(([k, v]) => `${k}=${v}`)
       .join(',');
-    const list = (await this.custom.listNamespacedCustomObject({
-      group,
-      version,
-      namespace,
-      plural,
-      labelSelector,
-    })) as { items: Resource[] };
+    const list = await this.kube.request<{ items: Resource[] }>('GET', customPath(plural, namespace), {
+      query: { labelSelector },
+    });
     return list.items;
   }
 
   /**
    * Applies `next(current)` to the status of a resource that is not yet terminal. Returns the
-   * written resource, or undefined when it is gone, terminal, or `next` returns undefined.
+   * written resource, or undefined when it is gone, terminal, or `next` returns undefined. The
+   * first attempt starts from the version last seen (no GET); a conflict reads it fresh.
    */
   async updateStatus(
     plural: string,
@@ -98,27 +116,28 @@ export class Resources {
     next: (current: Resource) => Record<string, unknown> | undefined,
   ): Promise<Resource | undefined> {
     for (let attempt = 0; attempt < 8; attempt++) {
-      const current = await this.get(plural, ref.namespace, ref.name);
+      const current =
+        (attempt === 0 ? this.known(plural, ref.namespace, ref.name) : undefined) ??
+        (await this.get(plural, ref.namespace, ref.name));
       if (!current || terminalStates.has(current.status?.state ?? '')) return undefined;
       const status = next(current);
       if (status === undefined) return undefined;
       try {
-        return (await this.custom.patchNamespacedCustomObjectStatus(
+        const written = await this.kube.request<Resource>(
+          'PATCH',
+          customPath(plural, ref.namespace, ref.name, 'status'),
           {
-            group,
-            version,
-            plural,
-            namespace: ref.namespace,
-            name: ref.name,
             // resourceVersion makes the merge patch conditional: a concurrent writer → 409
             body: {
               metadata: { resourceVersion: current.metadata.resourceVersion },
               status: this.scrubbed(status),
             },
+            contentType: mergePatch,
           },
-          setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
-        )) as Resource;
+        );
+        return this.remember(plural, written);
       } catch (err) {
+        if (httpCode(err) === 404) return undefined;
         if (httpCode(err) !== 409) throw err;
       }
     }
@@ -127,41 +146,35 @@ export class Resources {
 
   /**
    * Merge-patches metadata (finalizers, annotations) conditionally on the resourceVersion read;
-   * false when the resource changed or went away meanwhile (the caller reconciles again).
+   * undefined when the resource changed or went away meanwhile (the caller reconciles again).
    */
   async patchMetadata(
     plural: string,
     current: Resource,
     metadata: Pick<Resource['metadata'], 'finalizers' | 'annotations'>,
-  ): Promise<boolean> {
+  ): Promise<Resource | undefined> {
     try {
-      await this.custom.patchNamespacedCustomObject(
+      const written = await this.kube.request<Resource>(
+        'PATCH',
+        customPath(plural, current.metadata.namespace, current.metadata.name),
         {
-          group,
-          version,
-          plural,
-          namespace: current.metadata.namespace,
-          name: current.metadata.name,
           body: { metadata: { resourceVersion: current.metadata.resourceVersion, ...metadata } },
+          contentType: mergePatch,
         },
-        setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
       );
-      return true;
+      return this.remember(plural, written);
     } catch (err) {
-      if (httpCode(err) === 409 || httpCode(err) === 404) return false;
+      if (httpCode(err) === 409 || httpCode(err) === 404) return undefined;
       throw err;
     }
   }
 
   /** Deletes exactly the object read (uid and resourceVersion preconditions); false if it changed. */
   async delete(plural: string, current: Resource): Promise<boolean> {
+    const { namespace, name } = current.metadata;
+    this.written.delete(`${plural}/${namespace}/${name}`);
     try {
-      await this.custom.deleteNamespacedCustomObject({
-        group,
-        version,
-        plural,
-        namespace: current.metadata.namespace,
-        name: current.metadata.name,
+      await this.kube.request('DELETE', customPath(plural, namespace, name), {
         body: {
           preconditions: { uid: current.metadata.uid, resourceVersion: current.metadata.resourceVersion },
         },
@@ -180,19 +193,15 @@ export class Resources {
     reason: string,
     message: string,
   ): Promise<void> {
-    const now = new Date();
-    await this.core
-      .createNamespacedEvent({
-        namespace: resource.metadata.namespace,
+    const now = new Date().toISOString();
+    const { namespace, name, uid } = resource.metadata;
+    await this.kube
+      .request('POST', eventPath(namespace), {
         body: {
-          metadata: { generateName: `${resource.metadata.name}.`, namespace: resource.metadata.namespace },
-          involvedObject: {
-            apiVersion,
-            kind: resource.kind,
-            name: resource.metadata.name,
-            namespace: resource.metadata.namespace,
-            uid: resource.metadata.uid,
-          },
+          apiVersion: 'v1',
+          kind: 'Event',
+          metadata: { generateName: `${name}.`, namespace },
+          involvedObject: { apiVersion, kind: resource.kind, name, namespace, uid },
           type,
           reason,
           message: this.scrub(message).slice(0, 1000),

@@ -80,7 +80,7 @@ export class RestoreReconciler {
 
   async reconcile(key: string): Promise<Requeue> {
     const [namespace = '', name = ''] = key.split('/');
-    const resource = await this.resources.get(plural, namespace, name);
+    const resource = await this.resources.read(plural, namespace, name);
     if (!resource) return undefined;
     if (resource.metadata.deletionTimestamp !== undefined) return this.lifecycle.finalize(resource);
     if (terminalStates.has(resource.status?.state ?? '')) return this.lifecycle.finished(resource);

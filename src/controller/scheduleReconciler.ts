@@ -7,12 +7,13 @@
 // status from its requests, and keeps only the newest finished requests of the schedule in the
 // API server (like a CronJob's history limits; the catalog keeps them all).
 import { createHash } from 'node:crypto';
-import { BatchV1Api, type KubeConfig, type V1CronJob } from '@kubernetes/client-node';
 import { BackupSchedule } from '../../api/v1alpha1/backupSchedule.ts';
 import { validate } from '../../api/v1alpha1/parse.ts';
 import type { Config } from '../config/config.ts';
 import type { Logger } from '../observability/logger.ts';
-import { httpCode } from './kube.ts';
+import { httpCode, type KubeClient } from '../kube/client.ts';
+import { cronJobPath } from '../kube/paths.ts';
+import type { ObjectMeta } from '../kube/types.ts';
 import { finalizer, type Requeue } from './lifecycle.ts';
 import { failureReason, readyCondition } from './requestStatus.ts';
 import type { Resource, Resources } from './resources.ts';
@@ -32,7 +33,37 @@ export function cronJobName(namespace: string, schedule: string): string {
   return `${`lc2-${schedule}`.slice(0, 52 - 9).replace(/[-.]+$/, '')}-${hash}`;
 }
 
-function cronJobSpec(schedule: BackupSchedule, config: Config): V1CronJob['spec'] {
+/** The fields of a CronJob this reconciler reads; the rest is written as built. */
+interface CronJobSpec {
+  schedule: string;
+  timeZone?: string;
+  suspend?: boolean;
+  jobTemplate: {
+    spec?: {
+      template: {
+        spec?: {
+          serviceAccountName?: string;
+          containers: { image?: string; command?: string[]; [key: string]: unknown }[];
+          [key: string]: unknown;
+        };
+        [key: string]: unknown;
+      };
+      [key: string]: unknown;
+    };
+    [key: string]: unknown;
+  };
+  [key: string]: unknown;
+}
+
+interface CronJob {
+  apiVersion?: string;
+  kind?: string;
+  metadata: ObjectMeta;
+  spec?: CronJobSpec;
+  status?: { lastScheduleTime?: string };
+}
+
+function cronJobSpec(schedule: BackupSchedule, config: Config): CronJobSpec {
   const { job } = config.controller;
   const { name = '', namespace = '' } = schedule.metadata;
   return {
@@ -97,7 +128,7 @@ function cronJobSpec(schedule: BackupSchedule, config: Config): V1CronJob['spec'
 }
 
 /** What of the CronJob the schedule decides; a difference means the CronJob is rewritten. */
-function fingerprint(spec: V1CronJob['spec'] | undefined): string {
+function fingerprint(spec: CronJobSpec | undefined): string {
   const pod = spec?.jobTemplate.spec?.template.spec;
   const container = pod?.containers[0];
   return JSON.stringify([
@@ -112,7 +143,7 @@ function fingerprint(spec: V1CronJob['spec'] | undefined): string {
 
 export class ScheduleReconciler {
   private readonly resources: Resources;
-  private readonly batch: BatchV1Api;
+  private readonly kube: KubeClient;
   private readonly config: Config;
   private readonly log: Logger;
   /** Removes a finished, archived request (the backups' lifecycle). */
@@ -120,12 +151,12 @@ export class ScheduleReconciler {
 
   constructor(
     resources: Resources,
-    kubeConfig: KubeConfig,
+    kube: KubeClient,
     engine: { config: Config; log: Logger },
     expire: (request: Resource) => Promise<boolean>,
   ) {
     this.resources = resources;
-    this.batch = kubeConfig.makeApiClient(BatchV1Api);
+    this.kube = kube;
     this.config = engine.config;
     this.log = engine.log;
     this.expire = expire;
@@ -133,7 +164,7 @@ export class ScheduleReconciler {
 
   async reconcile(key: string): Promise<Requeue> {
     const [namespace = '', name = ''] = key.split('/');
-    const resource = await this.resources.get(plural, namespace, name);
+    const resource = await this.resources.read(plural, namespace, name);
     if (!resource) return undefined;
     if (resource.metadata.deletionTimestamp !== undefined) return this.finalize(resource);
     if (!(resource.metadata.finalizers ?? []).includes(finalizer)) {
@@ -165,7 +196,7 @@ export class ScheduleReconciler {
   private async report(
     resource: Resource,
     schedule: BackupSchedule,
-    cronJob: V1CronJob,
+    cronJob: CronJob,
     requests: Resource[],
   ): Promise<void> {
     const newest = requests
@@ -173,7 +204,7 @@ export class ScheduleReconciler {
       .sort((a, b) => String(b.status?.completionTime).localeCompare(String(a.status?.completionTime)))[0];
     const lastSchedule = cronJob.status?.lastScheduleTime;
     await this.setStatus(resource, {
-      cronJob: cronJob.metadata?.name,
+      cronJob: cronJob.metadata.name,
       ...(lastSchedule === undefined ? {} : { lastScheduleTime: new Date(lastSchedule).toISOString() }),
       ...(newest === undefined
         ? {}
@@ -198,10 +229,8 @@ export class ScheduleReconciler {
     const { namespace, name } = resource.metadata;
     const cronName = cronJobName(namespace, name);
     try {
-      await this.batch.deleteNamespacedCronJob({
-        name: cronName,
-        namespace: this.config.controller.namespace,
-        propagationPolicy: 'Background',
+      await this.kube.request('DELETE', cronJobPath(this.config.controller.namespace, cronName), {
+        body: { propagationPolicy: 'Background' },
       });
       this.log.info(
         `deleted CronJob ${this.config.controller.namespace}/${cronName} of BackupSchedule ${namespace}/${name}`,
@@ -215,12 +244,12 @@ export class ScheduleReconciler {
       : { requeueAfterMs: 0 };
   }
 
-  private async ensureCronJob(resource: Resource, schedule: BackupSchedule): Promise<V1CronJob> {
+  private async ensureCronJob(resource: Resource, schedule: BackupSchedule): Promise<CronJob> {
     const { name } = resource.metadata;
     const namespace = this.config.controller.namespace;
     const cronName = cronJobName(resource.metadata.namespace, name);
     const spec = cronJobSpec(schedule, this.config);
-    const body: V1CronJob = {
+    const body: CronJob = {
       apiVersion: 'batch/v1',
       kind: 'CronJob',
       metadata: {
@@ -234,14 +263,9 @@ export class ScheduleReconciler {
       },
       spec,
     };
-    let current: V1CronJob | undefined;
-    try {
-      current = await this.batch.readNamespacedCronJob({ name: cronName, namespace });
-    } catch (err) {
-      if (httpCode(err) !== 404) throw err;
-    }
+    const current = await this.kube.get<CronJob>(cronJobPath(namespace, cronName));
     if (current === undefined) {
-      const created = await this.batch.createNamespacedCronJob({ namespace, body });
+      const created = await this.kube.request<CronJob>('POST', cronJobPath(namespace), { body });
       this.log.info(`created CronJob ${namespace}/${cronName} for BackupSchedule ${name}`);
       await this.resources.event(
         resource,
@@ -252,17 +276,15 @@ export class ScheduleReconciler {
       return created;
     }
     if (fingerprint(current.spec) === fingerprint(spec)) return current;
-    const replaced = await this.batch.replaceNamespacedCronJob({
-      name: cronName,
-      namespace,
+    const replaced = await this.kube.request<CronJob>('PUT', cronJobPath(namespace, cronName), {
       body: {
         apiVersion: body.apiVersion,
         kind: body.kind,
         metadata: {
           name: cronName,
           namespace,
-          labels: body.metadata?.labels,
-          resourceVersion: current.metadata?.resourceVersion,
+          labels: body.metadata.labels,
+          resourceVersion: current.metadata.resourceVersion,
         },
         spec,
       },

@@ -2,12 +2,16 @@
 // project p is the Lease `lc2-slot-<p>-<i>` whose holderIdentity is the request that runs in
 // it. A slot whose holder is gone or finished is taken over. Waiting requests are served in
 // creation order. The global limit is a second pool of the same kind (`lc2-limit-global-<i>`),
-// taken after the project's slot.
-import { CoordinationV1Api, type KubeConfig, type V1Lease } from '@kubernetes/client-node';
-import { httpCode, microTime } from './kube.ts';
+// taken after the project's slot. The pools are read from an informer over the slot Leases (no
+// call per decision), overlaid with this process's own writes until the informer shows them;
+// every write is conditional on the resourceVersion read, so a stale view costs a 409, never a
+// slot taken twice.
+import { httpCode, type KubeClient } from '../kube/client.ts';
+import { leasePath } from '../kube/paths.ts';
+import { isNewer, microTime, type Lease } from '../kube/types.ts';
 
-/** Labels that let a pool's Leases be read in one LIST. */
-const poolLabel = 'backup.liferay.cloud/slot-pool';
+/** Labels that let a pool's Leases be read in one LIST (or watched). */
+export const poolLabel = 'backup.liferay.cloud/slot-pool';
 const projectLabel = 'backup.liferay.cloud/slot-project';
 
 export interface SlotDecision {
@@ -26,25 +30,31 @@ function spread(holder: string, n: number): number {
   return n === 0 ? 0 : (h >>> 0) % n;
 }
 
-export class ProjectSlots {
-  private readonly api: CoordinationV1Api;
-  private readonly namespace: string;
+export interface SlotPoolOptions {
+  namespace: string;
   /** Whether the request holding a slot still needs it (it exists and is not finished). */
+  holderActive: (holder: string) => Promise<boolean>;
+  /** Names the pool's Leases: `<prefix>-<project>-<i>` (default lc2-slot). */
+  prefix?: string;
+  /** The slot Leases of the namespace as an informer sees them; without it, a LIST per decision. */
+  cached?: (name: string) => Lease | undefined;
+}
+
+export class ProjectSlots {
+  private readonly kube: KubeClient;
+  private readonly namespace: string;
   private readonly holderActive: (holder: string) => Promise<boolean>;
-
   private readonly prefix: string;
+  private readonly cached: ((name: string) => Lease | undefined) | undefined;
+  /** Leases this process wrote, until the informer shows them (or something newer). */
+  private readonly written = new Map<string, Lease>();
 
-  /** `prefix` names the pool's Leases: `<prefix>-<project>-<i>` (default lc2-slot). */
-  constructor(
-    kc: KubeConfig,
-    namespace: string,
-    holderActive: (holder: string) => Promise<boolean>,
-    prefix = 'lc2-slot',
-  ) {
-    this.prefix = prefix;
-    this.api = kc.makeApiClient(CoordinationV1Api);
-    this.namespace = namespace;
-    this.holderActive = holderActive;
+  constructor(kube: KubeClient, options: SlotPoolOptions) {
+    this.kube = kube;
+    this.prefix = options.prefix ?? 'lc2-slot';
+    this.namespace = options.namespace;
+    this.holderActive = options.holderActive;
+    this.cached = options.cached;
   }
 
   private leaseName(project: string, i: number): string {
@@ -59,14 +69,31 @@ export class ProjectSlots {
     };
   }
 
-  /** The pool's Leases by slot index, in one LIST (not one GET per slot). */
-  private async readPool(project: string, limit: number): Promise<(V1Lease | undefined)[]> {
-    const list = await this.api.listNamespacedLease({
-      namespace: this.namespace,
-      labelSelector: `${poolLabel}=${this.prefix},${projectLabel}=${project}`,
+  /** The newest of the informer's copy and our own last write of a Lease. */
+  private known(name: string, cached: Lease | undefined): Lease | undefined {
+    const ours = this.written.get(name);
+    if (ours === undefined) return cached;
+    if (cached !== undefined && !isNewer(ours.metadata.resourceVersion, cached.metadata.resourceVersion)) {
+      this.written.delete(name);
+      return cached;
+    }
+    return ours;
+  }
+
+  private remember(lease: Lease): void {
+    this.written.set(lease.metadata.name, lease);
+  }
+
+  /** The pool's Leases by slot index: from the informer, else in one LIST (not a GET per slot). */
+  private async readPool(project: string, limit: number): Promise<(Lease | undefined)[]> {
+    const names = Array.from({ length: limit }, (_, i) => this.leaseName(project, i));
+    const { cached } = this;
+    if (cached !== undefined) return names.map((name) => this.known(name, cached(name)));
+    const list = await this.kube.request<{ items: Lease[] }>('GET', leasePath(this.namespace), {
+      query: { labelSelector: `${poolLabel}=${this.prefix},${projectLabel}=${project}` },
     });
-    const byName = new Map(list.items.map((lease) => [lease.metadata?.name, lease]));
-    return Array.from({ length: limit }, (_, i) => byName.get(this.leaseName(project, i)));
+    const byName = new Map(list.items.map((lease) => [lease.metadata.name, lease]));
+    return names.map((name) => this.known(name, byName.get(name)));
   }
 
   /**
@@ -97,7 +124,7 @@ export class ProjectSlots {
   }
 
   private async take(
-    slot: { project: string; i: number; current: V1Lease | undefined },
+    slot: { project: string; i: number; current: Lease | undefined },
     holder: string,
   ): Promise<boolean> {
     const name = this.leaseName(slot.project, slot.i);
@@ -105,15 +132,14 @@ export class ProjectSlots {
     const metadata = { name, labels: this.labels(slot.project) };
     try {
       if (slot.current === undefined) {
-        await this.api.createNamespacedLease({ namespace: this.namespace, body: { metadata, spec } });
+        this.remember(
+          await this.kube.request<Lease>('POST', leasePath(this.namespace), {
+            body: { apiVersion: 'coordination.k8s.io/v1', kind: 'Lease', metadata, spec },
+          }),
+        );
       } else {
         // the resourceVersion makes the take-over conditional: a concurrent taker gets 409
-        const resourceVersion = slot.current.metadata?.resourceVersion;
-        await this.api.replaceNamespacedLease({
-          name,
-          namespace: this.namespace,
-          body: { metadata: { ...metadata, resourceVersion }, spec },
-        });
+        await this.rewrite(slot.current, metadata.labels, spec);
       }
       return true;
     } catch (err) {
@@ -137,36 +163,46 @@ export class ProjectSlots {
    * version, without the pool labels. Label it (keeping its holder) so the next round sees it.
    */
   private async adoptUnlabelled(name: string, project: string): Promise<void> {
-    const lease = await this.api
-      .readNamespacedLease({ name, namespace: this.namespace })
-      .catch(() => undefined);
-    const labels = lease?.metadata?.labels ?? {};
+    const lease = await this.kube.get<Lease>(leasePath(this.namespace, name)).catch(() => undefined);
+    const labels = lease?.metadata.labels ?? {};
     if (lease === undefined || labels[poolLabel] === this.prefix) return;
     await this.rewrite(lease, { ...labels, ...this.labels(project) }, lease.spec).catch(() => undefined);
   }
 
   /** Replaces a Lease as read (its resourceVersion makes the write conditional: 409 if it moved). */
-  private rewrite(
-    lease: V1Lease,
+  private async rewrite(
+    lease: Lease,
     labels: Record<string, string> | undefined,
-    spec: V1Lease['spec'],
-  ): Promise<V1Lease> {
-    const name = lease.metadata?.name ?? '';
-    return this.api.replaceNamespacedLease({
-      name,
-      namespace: this.namespace,
-      body: { metadata: { name, resourceVersion: lease.metadata?.resourceVersion, labels }, spec },
+    spec: Lease['spec'],
+  ): Promise<Lease> {
+    const { name, resourceVersion } = lease.metadata;
+    const written = await this.kube.request<Lease>('PUT', leasePath(this.namespace, name), {
+      body: {
+        apiVersion: 'coordination.k8s.io/v1',
+        kind: 'Lease',
+        metadata: { name, resourceVersion, labels },
+        spec,
+      },
     });
+    this.remember(written);
+    return written;
   }
 
-  /** Frees the slot `holder` has, if any. */
+  /** Frees the slot `holder` has, if any (a stale view is read again on a conflict). */
   async release(project: string, limit: number, holder: string): Promise<void> {
     const leases = await this.readPool(project, limit);
-    for (const lease of leases) {
-      if (lease?.spec?.holderIdentity !== holder) continue;
-      await this.rewrite(lease, lease.metadata?.labels, { holderIdentity: '' }).catch((err: unknown) => {
-        if (httpCode(err) !== 409 && httpCode(err) !== 404) throw err;
-      });
+    for (const seen of leases) {
+      let lease = seen;
+      for (let attempt = 0; attempt < 3 && lease?.spec?.holderIdentity === holder; attempt++) {
+        try {
+          await this.rewrite(lease, lease.metadata.labels, { holderIdentity: '' });
+          break;
+        } catch (err) {
+          if (httpCode(err) === 404) break;
+          if (httpCode(err) !== 409) throw err;
+          lease = await this.kube.get<Lease>(leasePath(this.namespace, lease.metadata.name));
+        }
+      }
     }
   }
 }

@@ -33,6 +33,7 @@ import {
   testbed,
   uniqueName,
   withPg,
+  kubeClient,
 } from '../env/fixtures.ts';
 import { dropDatabase, dumpText } from '../integration/engine/harness.ts';
 import { openCatalog, type Catalog } from '../../src/catalog/catalog.ts';
@@ -253,7 +254,7 @@ describe('the same seed-001 BackupRequest through the controller on the real API
     await kc.makeApiClient(CoreV1Api).createNamespace({ body: { metadata: { name: namespace } } });
     catalog = await openCatalog('pglite://memory');
     controller = new Controller({
-      kubeConfig: kc,
+      kube: kubeClient(),
       engine: { config: cfg, catalog, stores: new StoreRegistry(cfg), log: silentLogger },
       progressIntervalMs: 200,
     });

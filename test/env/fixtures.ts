@@ -11,6 +11,7 @@ import {
   type CreateBucketCommandInput,
 } from '@aws-sdk/client-s3';
 import { CoreV1Api, KubeConfig } from '@kubernetes/client-node';
+import { KubeClient } from '../../src/kube/client.ts';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { parse as parseYaml } from 'yaml';
 import { crdFiles } from '../../api/v1alpha1/crd.ts';
@@ -46,6 +47,11 @@ export function kubeConfig(info = testbed()): KubeConfig {
   const kc = new KubeConfig();
   kc.loadFromFile(info.kube.kubeconfig);
   return kc;
+}
+
+/** lc2-backup's own Kubernetes client for the test bed's API server (what the controller uses). */
+export function kubeClient(info = testbed()): KubeClient {
+  return KubeClient.load({ kubeconfig: info.kube.kubeconfig });
 }
 
 export function pgConfig(database: string, info = testbed()): pg.ClientConfig {

@@ -3,9 +3,9 @@
 // --leader-elect (two or more replicas), only the holder of the leader Lease works; a replica
 // that loses the Lease aborts its runs at once (they stay InProgress and the new leader resumes
 // them) and exits non-zero so its Deployment restarts it as a candidate.
-import { KubeConfig } from '@kubernetes/client-node';
 import { Controller } from '../../controller/controller.ts';
 import { LeaderElector } from '../../controller/leader.ts';
+import { KubeClient } from '../../kube/client.ts';
 import { exitCodes } from '../errors.ts';
 import { openSession, toolVersion, type GlobalOptions } from '../session.ts';
 import type { EngineContext } from '../../engine/context.ts';
@@ -96,8 +96,7 @@ export async function controllerCommand(
   // an in-process backup holds its reconcile for the whole run: room for every global slot
   // plus reconciles of waiting, finished and deleted requests
   const concurrency = Number(options.concurrency ?? session.config.controller.globalConcurrency + 4);
-  const kubeConfig = new KubeConfig();
-  kubeConfig.loadFromDefault();
+  const kube = KubeClient.load({ maxSockets: Math.max(8, Math.min(64, concurrency)) });
   const { config } = session;
   // every secret the configuration names is scrubbed from logs, status, Events and spans
   const scrubber = new SecretScrubber();
@@ -115,7 +114,7 @@ export async function controllerCommand(
   const work = new AbortController();
   const elector = options.leaderElect
     ? new LeaderElector({
-        kubeConfig,
+        kube,
         namespace: session.config.controller.namespace,
         log,
         ...(options.identity === undefined ? {} : { identity: options.identity }),
@@ -123,7 +122,7 @@ export async function controllerCommand(
     : undefined;
   const engine = controllerEngine(session.ctx, { metrics, tracing, log, signal: work.signal });
   const controller = new Controller({
-    kubeConfig,
+    kube,
     engine,
     concurrency,
     metrics,
@@ -161,7 +160,7 @@ export async function controllerCommand(
       );
     }
     await controller.start();
-    say(`watching ${kubeConfig.getCurrentCluster()?.server ?? 'the cluster'}; Ctrl-C or SIGTERM stops it`);
+    say(`watching ${kube.server} (${kube.access.source}); Ctrl-C or SIGTERM stops it`);
     if (elector === undefined) metrics.setLeader(true);
     await untilAborted(elector ? [signal, elector.lost] : [signal]);
     if (elector?.lost.aborted === true) {
@@ -174,6 +173,7 @@ export async function controllerCommand(
   } finally {
     await controller.stop();
     await elector?.release();
+    kube.close();
     await server.close();
     await tracing.shutdown();
     await session.close();

@@ -3,11 +3,11 @@
 // - `fire-schedule`: the Job of a BackupSchedule's CronJob creates one BackupRequest from the
 //   schedule's template (named <project>-<environment>-backup-<UTC timestamp>, labelled with the
 //   schedule), so the controller takes it from there.
-import { CustomObjectsApi, KubeConfig } from '@kubernetes/client-node';
 import { BackupSchedule } from '../../../api/v1alpha1/backupSchedule.ts';
-import { apiVersion, group, version } from '../../../api/v1alpha1/common.ts';
+import { apiVersion } from '../../../api/v1alpha1/common.ts';
 import { validate } from '../../../api/v1alpha1/parse.ts';
-import { httpCode } from '../../controller/kube.ts';
+import { httpCode, KubeClient } from '../../kube/client.ts';
+import { customPath } from '../../kube/paths.ts';
 import { scheduleLabel } from '../../controller/scheduleReconciler.ts';
 import { backupTimestamp } from '../../format/layout.ts';
 import { BackupReconciler } from '../../controller/backupReconciler.ts';
@@ -25,22 +25,19 @@ export interface FireScheduleOptions {
 }
 
 export async function fireScheduleCommand(options: FireScheduleOptions): Promise<number> {
-  const kubeConfig = new KubeConfig();
-  kubeConfig.loadFromDefault();
-  const custom = kubeConfig.makeApiClient(CustomObjectsApi);
+  const kube = KubeClient.load();
+  try {
+    return await fireSchedule(kube, options);
+  } finally {
+    kube.close();
+  }
+}
+
+async function fireSchedule(kube: KubeClient, options: FireScheduleOptions): Promise<number> {
   const { namespace } = options;
   const ref = `BackupSchedule ${namespace}/${options.schedule}`;
-  let found: unknown;
-  try {
-    found = await custom.getNamespacedCustomObject({
-      group,
-      version,
-      namespace,
-      plural: 'backupschedules',
-      name: options.schedule,
-    });
-  } catch (err) {
-    if (httpCode(err) !== 404) throw err;
+  const found = await kube.get(customPath('backupschedules', namespace, options.schedule));
+  if (found === undefined) {
     process.stderr.write(
       `lc2-backup worker: ${ref} does not exist (deleted since the CronJob fired); nothing to do\n`,
     );
@@ -68,7 +65,7 @@ export async function fireScheduleCommand(options: FireScheduleOptions): Promise
     spec: schedule.spec.template.spec,
   };
   try {
-    await custom.createNamespacedCustomObject({ group, version, namespace, plural: 'backuprequests', body });
+    await kube.request('POST', customPath('backuprequests', namespace), { body });
   } catch (err) {
     // a retried Job in the same second finds its own request: done
     if (httpCode(err) !== 409) throw err;
@@ -98,9 +95,8 @@ export async function workCommand(
   signal: AbortSignal,
 ): Promise<number> {
   const session = await openSession({ ...options, quiet: true }, signal);
-  const kubeConfig = new KubeConfig();
-  kubeConfig.loadFromDefault();
-  const resources = new Resources(kubeConfig);
+  const kube = KubeClient.load();
+  const resources = new Resources(kube);
   const engine = {
     ...session.ctx,
     log: lineLogger((line) => process.stderr.write(line)),
@@ -120,6 +116,7 @@ export async function workCommand(
     process.stderr.write(`lc2-backup worker: ${ref} is ${state}\n`);
     return state === 'Succeeded' || state === 'Failed' ? exitCodes.ok : exitCodes.failure;
   } finally {
+    kube.close();
     await session.close();
   }
 }

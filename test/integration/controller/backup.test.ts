@@ -6,7 +6,7 @@ import { CoreV1Api, CustomObjectsApi, PatchStrategy, setHeaderOptions } from '@k
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Controller } from '../../../src/controller/controller.ts';
-import { installCrds, kubeConfig, useNamespace } from '../../env/fixtures.ts';
+import { installCrds, kubeClient, kubeConfig, useNamespace } from '../../env/fixtures.ts';
 import { dropDatabase, dumpText, useApp } from '../engine/harness.ts';
 
 const app = useApp({ objects: 10 });
@@ -72,7 +72,7 @@ function startController(): Promise<void> {
     controller: { ...app.config.controller, projectConcurrency: 1, namespace: ns.name },
   };
   controller = new Controller({
-    kubeConfig: kc,
+    kube: kubeClient(),
     engine: { ...app.ctx, config },
     progressIntervalMs: 100,
   });

@@ -20,7 +20,14 @@ import type { Config } from '../../../src/config/config.ts';
 import { Controller } from '../../../src/controller/controller.ts';
 import { requestLabel } from '../../../src/controller/jobExecutor.ts';
 import { cronJobName, scheduleLabel } from '../../../src/controller/scheduleReconciler.ts';
-import { installCrds, kubeConfig, testbed, useDatabase, useNamespace } from '../../env/fixtures.ts';
+import {
+  installCrds,
+  kubeClient,
+  kubeConfig,
+  testbed,
+  useDatabase,
+  useNamespace,
+} from '../../env/fixtures.ts';
 import { startKubelet, type Kubelet } from '../../env/kubelet.ts';
 import { dropDatabase, dumpText, useApp } from '../engine/harness.ts';
 
@@ -63,7 +70,7 @@ function configWith(job: Partial<Config['controller']['job']>): Config {
 function startController(config: Config): Promise<void> {
   writeFileSync(join(work, 'lc2-backup.yaml'), JSON.stringify(config));
   controller = new Controller({
-    kubeConfig: kc,
+    kube: kubeClient(),
     engine: { ...app.ctx, config, catalog, tolerateCatalogOutage: true },
     progressIntervalMs: 200,
     jobPollMs: 200,

@@ -15,9 +15,16 @@ import { openCatalog, type Catalog } from '../../../src/catalog/catalog.ts';
 import { Controller } from '../../../src/controller/controller.ts';
 import { LeaderElector } from '../../../src/controller/leader.ts';
 import { archivedAnnotation, finalizer } from '../../../src/controller/lifecycle.ts';
-import { microTime } from '../../../src/controller/kube.ts';
+import { microTime } from '../../../src/kube/types.ts';
 import { lineLogger } from '../../../src/observability/logger.ts';
-import { installCrds, kubeConfig, testbed, useDatabase, useNamespace } from '../../env/fixtures.ts';
+import {
+  installCrds,
+  kubeClient,
+  kubeConfig,
+  testbed,
+  useDatabase,
+  useNamespace,
+} from '../../env/fixtures.ts';
 import { useApp } from '../engine/harness.ts';
 
 const app = useApp({ objects: 6 });
@@ -123,7 +130,7 @@ function startController(ttl: string, globalConcurrency = 10, projectConcurrency
     },
   };
   controller = new Controller({
-    kubeConfig: kc,
+    kube: kubeClient(),
     engine: { ...app.ctx, config, catalog, tolerateCatalogOutage: true },
     progressIntervalMs: 100,
     archiveRetryMs: 300,
@@ -242,7 +249,11 @@ describe('a request around its run', () => {
       namespace: ns.name,
       body: {
         metadata: { name: pool.lease },
-        spec: { holderIdentity: `${ns.name}/${holder}`, acquireTime: microTime(), renewTime: microTime() },
+        spec: {
+          holderIdentity: `${ns.name}/${holder}`,
+          acquireTime: microTime() as unknown as Date,
+          renewTime: microTime() as unknown as Date,
+        },
       },
     });
     await start();
@@ -303,7 +314,7 @@ describe('leader election', () => {
   it('lets one elector lead; a clean release hands over at once; a stolen Lease deposes the leader', async () => {
     const lines: string[] = [];
     const log = lineLogger((line) => lines.push(line));
-    const base = { ...options, namespace: ns.name, kubeConfig: kc, log, name: 'test-leader' };
+    const base = { ...options, namespace: ns.name, kube: kubeClient(), log, name: 'test-leader' };
     const a = new LeaderElector({ ...base, identity: 'replica-a' });
     const b = new LeaderElector({ ...base, identity: 'replica-b' });
     const stop = new AbortController();
@@ -326,7 +337,11 @@ describe('leader election', () => {
       namespace: ns.name,
       body: {
         metadata: { name: 'test-leader', resourceVersion: lease.metadata?.resourceVersion },
-        spec: { holderIdentity: 'replica-c', leaseDurationSeconds: 3, renewTime: microTime() },
+        spec: {
+          holderIdentity: 'replica-c',
+          leaseDurationSeconds: 3,
+          renewTime: microTime() as unknown as Date,
+        },
       },
     });
     await until('b to step down', () => Promise.resolve(b.lost.aborted || undefined), 5000);

@@ -1,0 +1,47 @@
+// The few fields of built-in kinds lc2-backup reads or writes (not the whole of each schema).
+import type { KubeObject } from './informer.ts';
+
+export interface ObjectMeta {
+  name: string;
+  namespace?: string;
+  uid?: string;
+  resourceVersion?: string;
+  generation?: number;
+  creationTimestamp?: string;
+  deletionTimestamp?: string;
+  labels?: Record<string, string>;
+  annotations?: Record<string, string>;
+  finalizers?: string[];
+  ownerReferences?: { apiVersion?: string; kind: string; name: string; uid: string; controller?: boolean }[];
+}
+
+export interface Lease extends KubeObject {
+  metadata: ObjectMeta;
+  spec?: {
+    holderIdentity?: string;
+    leaseDurationSeconds?: number;
+    /** MicroTime: RFC 3339 with six fractional digits (see microTime). */
+    acquireTime?: string;
+    renewTime?: string;
+    leaseTransitions?: number;
+  };
+}
+
+/**
+ * A MicroTime (Lease times) wants six fractional digits; a JavaScript ISO string has three. A
+ * string read back from the API server is already in the format and passes unchanged.
+ */
+export function microTime(at: Date | string = new Date()): string {
+  if (typeof at === 'string' && /\.\d{6}Z$/.test(at)) return at;
+  const date = typeof at === 'string' ? new Date(at) : at;
+  return date.toISOString().replace(/\.(\d{3})Z$/, '.$1000Z');
+}
+
+/**
+ * Whether resourceVersion `a` is newer than `b`. Versions are opaque to clients, but the API
+ * server's (etcd revisions) are decimal integers; anything else is never called newer.
+ */
+export function isNewer(a: string | undefined, b: string | undefined): boolean {
+  if (a === undefined || b === undefined || !/^\d+$/.test(a) || !/^\d+$/.test(b)) return false;
+  return BigInt(a) > BigInt(b);
+}
