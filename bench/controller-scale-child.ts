@@ -130,7 +130,7 @@ const apiLatency = createHistogram();
 const loopDelay = monitorEventLoopDelay({ resolution: 10 });
 loopDelay.enable();
 
-/** Every HTTP request the process makes (undici: client-node; node:http(s): the AWS SDK would). */
+/** Every HTTP request the process makes (node:http(s): the controller's client, the AWS SDK's). */
 function countRequests(): { byCall: Map<string, number>; byDestination: Map<string, number> } {
   const byCall = new Map<string, number>();
   const byDestination = new Map<string, number>();
@@ -140,21 +140,18 @@ function countRequests(): { byCall: Map<string, number>; byDestination: Map<stri
     byCall.set(call, (byCall.get(call) ?? 0) + 1);
   };
   const started = new WeakMap<object, number>();
-  subscribe('undici:request:create', (message) => {
-    const { request } = message as { request: { origin: string | URL; method: string; path: string } };
-    count(String(request.origin), request.method, request.path);
-    if (!request.path.includes('watch=true')) started.set(request, performance.now());
-  });
-  subscribe('undici:request:headers', (message) => {
-    const at = started.get((message as { request: object }).request);
-    if (at !== undefined) apiLatency.record(Math.max(1, Math.round(performance.now() - at)));
-  });
-  subscribe('undici:client:connected', () => {
-    connections.count++;
-  });
   subscribe('http.client.request.start', (message) => {
     const { request } = message as { request: { host: string; method: string; path: string } };
     count(`node:http ${request.host}`, request.method, request.path);
+    if (!request.path.includes('watch=true')) started.set(request, performance.now());
+  });
+  // request sent → response read: how long the API server took to answer
+  subscribe('http.client.response.finish', (message) => {
+    const at = started.get((message as { request: object }).request);
+    if (at !== undefined) apiLatency.record(Math.max(1, Math.round(performance.now() - at)));
+  });
+  subscribe('net.client.socket', () => {
+    connections.count++;
   });
   return { byCall, byDestination };
 }
@@ -217,8 +214,31 @@ const catalog = await openCatalog(process.env.LC2_CATALOG_URL ?? 'pglite://memor
 // as `lc2-backup controller` sizes its connection pool
 const kube = KubeClient.load({
   kubeconfig: options.kubeconfig,
-  maxSockets: Math.max(8, Math.min(64, options.queueConcurrency)),
+  maxSockets: Math.max(8, Math.min(64, options.queueConcurrency + options.globalConcurrency)),
 });
+// the controller's own clock for its status writes: when each request's first status write (and
+// its InProgress write) was answered by the API server — the reaction without a watcher's lag
+const statusPath = /\/namespaces\/([^/]+)\/backuprequests\/([^/]+)\/status$/;
+const written = new Set<string>();
+const request = kube.request.bind(kube);
+kube.request = async <T>(
+  method: string,
+  path: string,
+  opts?: Parameters<KubeClient['request']>[2],
+): Promise<T> => {
+  const answer = await request<T>(method, path, opts);
+  const m = method === 'PATCH' ? statusPath.exec(path) : null;
+  if (m !== null) {
+    const key = `${m[1] ?? ''}/${m[2] ?? ''}`;
+    const state = (answer as { status?: { state?: string } }).status?.state ?? '';
+    for (const mark of [key, `${key} ${state}`]) {
+      if (written.has(mark)) continue;
+      written.add(mark);
+      emit({ type: 'write', t: Date.now(), key, state, first: mark === key, ...memory() });
+    }
+  }
+  return answer;
+};
 const controller = new Controller({
   kube,
   concurrency: options.queueConcurrency,

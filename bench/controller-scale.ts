@@ -12,7 +12,7 @@
 //
 //   node bench/controller-scale.ts            (on Node 24; or `npm run bench:controller -- …`)
 //     [--projects 100] [--per-project 10] [--project-concurrency 2] [--global-concurrency 200]
-//     [--queue-concurrency 256] [--parallel 50 (creates in flight)] [--objects 5 (per project)]
+//     [--queue-concurrency 16 (the controller's default)] [--parallel 50 (creates in flight)] [--objects 5 (per project)]
 //     [--backup-ms 0 (delay of the in-memory snapshot)] [--catalog postgres|pglite]
 //     [--cpu-prof <dir>]
 //     [--node-options=<flags for the controller's Node>] [--label <text>] [--timeout 900 (s)]
@@ -61,7 +61,7 @@ function settings(): Settings {
       'per-project': { type: 'string', default: '10' },
       'project-concurrency': { type: 'string', default: '2' },
       'global-concurrency': { type: 'string', default: '200' },
-      'queue-concurrency': { type: 'string', default: '256' },
+      'queue-concurrency': { type: 'string', default: '16' },
       parallel: { type: 'string', default: '50' },
       objects: { type: 'string', default: '5' },
       'backup-ms': { type: 'string', default: '0' },
@@ -171,10 +171,15 @@ interface Track {
   project: string;
   sentAt?: number;
   createdAt?: number;
+  /** The bench's watch delivered the request (its ADDED event): the API server's watch lag. */
+  seenAt?: number;
   /** The controller's first change of any kind (its finalizer). */
   touchedAt?: number;
   firstStatusAt?: number;
   firstState?: string;
+  /** The controller's clock: its first status write answered, its InProgress write answered. */
+  firstWriteAt?: number;
+  inProgressWrittenAt?: number;
   inProgressAt?: number;
   finishedAt?: number;
   finalState?: string;
@@ -268,6 +273,7 @@ function onStateChange(obs: Observed, track: Track, state: string | undefined, a
 function onRequestEvent(obs: Observed, obj: WatchedObject, at: number): void {
   const metadata = obj.metadata ?? {};
   const track = trackOf(obs, `${metadata.namespace ?? ''}/${metadata.name ?? ''}`, obj.spec?.projectId ?? '');
+  track.seenAt ??= at;
   if (metadata.finalizers?.length) track.touchedAt ??= at;
   if (obj.status?.state !== undefined)
     onStatus(obs, track, { state: obj.status.state, reason: obj.status.reason }, at);
@@ -339,8 +345,12 @@ interface Percentiles {
 }
 
 interface ChildLine {
-  type: 'baseline' | 'ready' | 'rss' | 'final';
+  type: 'baseline' | 'ready' | 'rss' | 'final' | 'write';
   t: number;
+  /** `write`: a status write of this request answered (its first, or its first of `state`). */
+  key?: string;
+  state?: string;
+  first?: boolean;
   rss: number;
   heapUsed: number;
   external: number;
@@ -536,7 +546,13 @@ function since(
 }
 
 interface Figures {
+  /** create answered → the controller's first status write answered (the controller's clock). */
+  reactionWritten: Dist;
+  /** create answered → InProgress written, first wave (the controller's clock). */
+  firstWaveWritten: Dist;
   reaction: Dist;
+  /** create answered → ADDED delivered to the bench's watch. */
+  watchLag: Dist;
   touched: Dist;
   inProgressAll: Dist;
   inProgressFirstWave: Dist;
@@ -575,7 +591,10 @@ function figures(obs: Observed, s: Settings): Figures {
     if (t.inProgressAt !== undefined && obs.holders.get(t.project)?.has(key) !== true)
       inProgressWithoutLease++;
   return {
+    reactionWritten: dist(since(tracks, created, (t) => t.firstWriteAt)),
+    firstWaveWritten: dist(since(firstWave, created, (t) => t.inProgressWrittenAt)),
     reaction: dist(since(tracks, created, (t) => t.firstStatusAt)),
+    watchLag: dist(since(tracks, created, (t) => t.seenAt)),
     touched: dist(since(tracks, created, (t) => t.touchedAt)),
     inProgressAll: dist(since(tracks, created, (t) => t.inProgressAt)),
     inProgressFirstWave: dist(since(firstWave, created, (t) => t.inProgressAt)),
@@ -622,7 +641,10 @@ function distRows(f: Figures): string[][] {
   ];
   return [
     ['latency (ms)', 'n', 'p50', 'p90', 'p99', 'max'],
-    row('create → first status write (reaction)', f.reaction),
+    row('create → first status write answered (reaction; controller clock)', f.reactionWritten),
+    row('create → InProgress written, first wave (controller clock)', f.firstWaveWritten),
+    row('create → first status seen by the bench watch', f.reaction),
+    row('create → the request itself seen by the bench watch (watch delivery)', f.watchLag),
     row('create → finalizer added (first touch)', f.touched),
     row('create → InProgress, first wave', f.inProgressFirstWave),
     row('create → InProgress, waited for a slot', f.inProgressWaited),
@@ -687,14 +709,15 @@ function verdicts(r: Omit<Report, 'verdicts'>, s: Settings): Report['verdicts'] 
   const total = s.projects * s.perProject;
   return [
     {
-      target: 'p99 < 500 ms (controller reaction: create → first status write)',
-      met: f.reaction.p99 < 500 && f.reaction.n === total,
-      detail: `p99 ${ms(f.reaction.p99)} ms over ${f.reaction.n} requests`,
+      target: 'p99 < 500 ms (controller reaction: create answered → first status write answered)',
+      met: f.reactionWritten.p99 < 500 && f.reactionWritten.n === total,
+      detail: `p99 ${ms(f.reactionWritten.p99)} ms over ${f.reactionWritten.n} requests (as the bench's watch saw it: p99 ${ms(f.reaction.p99)} ms)`,
     },
     {
-      target: 'p99 < 500 ms (create → InProgress for requests with a free slot: the first wave)',
-      met: f.inProgressFirstWave.p99 < 500,
-      detail: `p99 ${ms(f.inProgressFirstWave.p99)} ms over ${f.inProgressFirstWave.n} requests`,
+      target:
+        'p99 < 500 ms (create answered → InProgress written, for requests with a free slot: the first wave)',
+      met: f.firstWaveWritten.p99 < 500 && f.firstWaveWritten.n === f.inProgressFirstWave.n,
+      detail: `p99 ${ms(f.firstWaveWritten.p99)} ms over ${f.firstWaveWritten.n} requests (as the bench's watch saw it: p99 ${ms(f.inProgressFirstWave.p99)} ms)`,
     },
     {
       target: 'RSS < 200 MB (controller process, max of 250 ms samples)',
@@ -964,6 +987,12 @@ async function runBench(bed: Testbed, info: PartialTestbedInfo, s: Settings): Pr
     const used = cpu();
     child.proc.kill('SIGTERM');
     const final = await child.final;
+    for (const line of child.lines) {
+      const track = line.type === 'write' ? obs.requests.get(line.key ?? '') : undefined;
+      if (track === undefined) continue;
+      if (line.first === true) track.firstWriteAt = line.t;
+      if (line.state === 'InProgress') track.inProgressWrittenAt ??= line.t;
+    }
     return assemble({ startedAt, code, loadAvgAtStart, drained, obs, child, ready, final, cpu: used }, s);
   } finally {
     for (const stop of stopWatches) stop();

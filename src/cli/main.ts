@@ -132,7 +132,7 @@ export function buildProgram(
     )
     .option(
       '--concurrency <n>',
-      'requests reconciled at once by this process (default: controller.globalConcurrency + 4, as a running in-process backup holds one)',
+      'reconciles at once (default 16; running backups do not count: they are bounded by the slot limits)',
     )
     .option('--leader-elect', 'run as one of several replicas: only the holder of the leader Lease works')
     .option('--identity <id>', 'this replica in the leader Lease (default: host name + random suffix)')

@@ -36,6 +36,13 @@ export interface SlotPolicy {
 
 /** How soon a waiting request looks again by itself (a freed slot wakes it earlier). */
 const recheckMs = 10_000;
+/** A changed place in line is written at most this often (each write is an API call). */
+const positionWriteMs = 5_000;
+
+/** A slot lost to a race is looked for again within a second or two; a full pool at the recheck. */
+function recheckAfter(decision: SlotDecision): number {
+  return decision.contended === true ? 500 + Math.floor(Math.random() * 1000) : recheckMs;
+}
 
 export interface BackupReconcilerOptions {
   progressIntervalMs?: number;
@@ -48,6 +55,12 @@ export interface BackupReconcilerOptions {
   /** `executor: job`: data moves in worker Jobs; default: in this process. */
   executor?: JobExecutor;
   metrics?: Metrics;
+  /**
+   * A run that took its slots goes on beside the work queue (a reconcile never waits for a
+   * backup); told when it ended, with its error if it failed to complete, so the key is looked
+   * at again.
+   */
+  onRunEnd?: (key: string, err?: unknown) => void;
 }
 
 const plural = 'backuprequests';
@@ -87,6 +100,11 @@ export class BackupReconciler {
   private readonly slots: SlotPolicy | undefined;
   private readonly executor: JobExecutor | undefined;
   private readonly metrics: Metrics | undefined;
+  /** Backups running in this process, by namespace/name (they hold their slots). */
+  private readonly runs = new Map<string, Promise<void>>();
+  private readonly onRunEnd: ((key: string, err?: unknown) => void) | undefined;
+  /** When this process last wrote a request's place in line (namespace/name → ms). */
+  private readonly waitWrites = new Map<string, number>();
   readonly lifecycle: Lifecycle;
 
   constructor(resources: Resources, engine: EngineContext, options: BackupReconcilerOptions = {}) {
@@ -97,6 +115,7 @@ export class BackupReconciler {
     this.slots = options.slots;
     this.executor = options.executor;
     this.metrics = options.metrics;
+    this.onRunEnd = options.onRunEnd;
     this.lifecycle = new Lifecycle(
       resources,
       {
@@ -114,6 +133,8 @@ export class BackupReconciler {
   }
 
   async reconcile(key: string): Promise<Requeue> {
+    // a running backup is looked at again when it ends (onRunEnd)
+    if (this.runs.has(key)) return undefined;
     const [namespace = '', name = ''] = key.split('/');
     const resource = await this.resources.read(plural, namespace, name);
     if (!resource) return undefined;
@@ -137,36 +158,90 @@ export class BackupReconciler {
   private async runInSlot(resource: Resource, request: BackupRequest, slots: SlotPolicy): Promise<Requeue> {
     const key = `${resource.metadata.namespace}/${resource.metadata.name}`;
     const project = request.spec.projectId;
-    const limit = slots.limitFor(project);
     const waiting = slots.waiting(project);
-    const decision = await slots.manager.acquire(project, limit, key, waiting);
-    this.metrics?.setQueueDepth(project, Math.max(0, waiting.length - (decision.acquired ? 1 : 0)));
-    if (!decision.acquired) {
-      await this.waitForSlot(resource, `project ${project}'s`, decision);
-      return { requeueAfterMs: recheckMs };
+    const taken = await this.takeSlots(key, project, slots, waiting);
+    this.metrics?.setQueueDepth(project, Math.max(0, waiting.length - (taken === undefined ? 1 : 0)));
+    if (taken !== undefined) {
+      await this.waitForSlot(resource, taken.pool, taken.decision);
+      return { requeueAfterMs: recheckAfter(taken.decision) };
     }
-    const global = slots.global;
-    let ran = false;
+    const running = this.runHeld(resource, request, slots).then(
+      () => {
+        this.runs.delete(key);
+        this.onRunEnd?.(key);
+      },
+      (err: unknown) => {
+        this.runs.delete(key);
+        this.onRunEnd?.(key, err);
+      },
+    );
+    this.runs.set(key, running);
+    return undefined;
+  }
+
+  /** Waits for the backups running in this process (a controller that stops lets them finish). */
+  async settle(): Promise<void> {
+    await Promise.allSettled([...this.runs.values()]);
+  }
+
+  /** A run that holds its slots; they are handed on when it ends. */
+  private async runHeld(resource: Resource, request: BackupRequest, slots: SlotPolicy): Promise<void> {
+    const key = `${resource.metadata.namespace}/${resource.metadata.name}`;
+    const project = request.spec.projectId;
+    let finished = false;
     try {
-      if (global) {
-        const overall = await global.manager.acquire('global', global.limit, key, [key]);
-        if (!overall.acquired) {
-          await this.waitForSlot(resource, 'the global', overall);
-          return { requeueAfterMs: recheckMs };
-        }
-      }
-      try {
-        ran = true;
-        await this.run(resource, request);
-      } finally {
-        await global?.manager.release('global', global.limit, key);
-      }
+      await this.run(resource, request);
+      finished = await this.finished(resource);
     } finally {
-      await slots.manager.release(project, limit, key);
+      // a slot whose holder has finished is free: the next taker's take-over is the only write;
+      // a run that stopped unfinished (or failed to start) gives its slots back
+      if (!finished) await this.releaseSlots(key, project, slots);
       // a run freed its slots: the requests next in line go now (not after their recheck)
-      if (ran) slots.wake?.(project);
+      slots.wake?.(project);
+    }
+  }
+
+  /**
+   * The project's slot and then the global one; undefined when both are held, else the pool
+   * waited for. When the project's line lets the request go, both Leases are written at once
+   * (one round trip instead of two); the one kept when the other is lost is given back.
+   */
+  private async takeSlots(
+    key: string,
+    project: string,
+    slots: SlotPolicy,
+    waiting: string[],
+  ): Promise<{ pool: string; decision: SlotDecision } | undefined> {
+    const limit = slots.limitFor(project);
+    const pool = `project ${project}'s`;
+    const ahead = await slots.manager.preview(project, limit, key, waiting);
+    if (ahead !== undefined && !ahead.acquired) return { pool, decision: ahead };
+    const { global } = slots;
+    const [mine, overall] = await Promise.all([
+      slots.manager.acquire(project, limit, key, waiting),
+      global?.manager.acquire('global', global.limit, key, [key]),
+    ]);
+    if (!mine.acquired) {
+      if (overall?.acquired === true) await global?.manager.release('global', global.limit, key);
+      return { pool, decision: mine };
+    }
+    if (overall !== undefined && !overall.acquired) {
+      await slots.manager.release(project, limit, key);
+      return { pool: 'the global', decision: overall };
     }
     return undefined;
+  }
+
+  private async releaseSlots(key: string, project: string, slots: SlotPolicy): Promise<void> {
+    await slots.global?.manager.release('global', slots.global.limit, key);
+    await slots.manager.release(project, slots.limitFor(project), key);
+  }
+
+  /** Whether the request is Succeeded or Failed, as this process last wrote or saw it. */
+  private async finished(resource: Resource): Promise<boolean> {
+    const { namespace, name } = resource.metadata;
+    const now = await this.resources.read(plural, namespace, name).catch(() => undefined);
+    return terminalStates.has(now?.status?.state ?? '');
   }
 
   /** The catalog row of a finished (or deleted unfinished) request. */
@@ -217,9 +292,15 @@ export class BackupReconciler {
   }
 
   private async waitForSlot(resource: Resource, pool: string, decision: SlotDecision): Promise<void> {
-    const message = `waiting for a slot: ${decision.busy} of ${pool} ${decision.limit} running; position ${decision.position ?? 1} in line`;
-    await this.resources.updateStatus(plural, resource.metadata, (current) => {
-      if (current.status?.state === 'Pending' && current.status.message === message) return undefined;
+    const message = `waiting for a slot: all ${decision.limit} of ${pool} slots are taken; position ${decision.position ?? 1} in line`;
+    const key = `${resource.metadata.namespace}/${resource.metadata.name}`;
+    const lastWrite = this.waitWrites.get(key) ?? 0;
+    const written = await this.resources.updateStatus(plural, resource.metadata, (current) => {
+      const waitingAlready =
+        current.status?.state === 'Pending' && current.status.reason === 'WaitingForSlot';
+      if (waitingAlready && current.status?.message === message) return undefined;
+      // a new place in line is shown, but not more often than every few seconds
+      if (waitingAlready && Date.now() - lastWrite < positionWriteMs) return undefined;
       return {
         state: 'Pending',
         reason: 'WaitingForSlot',
@@ -228,6 +309,7 @@ export class BackupReconciler {
         conditions: [readyCondition('False', 'WaitingForSlot', message, resource.metadata.generation)],
       };
     });
+    if (written !== undefined) this.waitWrites.set(key, Date.now());
   }
 
   /** The backup's identity and start, the same in the controller and in a worker. */
@@ -248,6 +330,7 @@ export class BackupReconciler {
     const generation = ref.generation;
     const { backupId, started } = this.identity(resource, request);
     const resumed = resource.status?.state === 'InProgress';
+    this.waitWrites.delete(`${ref.namespace}/${ref.name}`);
     const inProgress = await this.resources.updateStatus(plural, ref, () => ({
       state: 'InProgress',
       backupId,

@@ -44,6 +44,8 @@ export class Controller {
   private readonly informers = new Map<string, Informer<Resource>>();
   private readonly leases: Informer<Lease>;
   private readonly options: ControllerOptions;
+  /** Waits for the backups running beside the queue. */
+  private readonly settleRuns: () => Promise<void>;
   private stopped = false;
   private listed = false;
 
@@ -81,6 +83,14 @@ export class Controller {
       ...executor,
       ...observed,
       slots,
+      // a run that ended is reconciled again (archival; or a retry, after a pause, if it failed)
+      onRunEnd: (key, err) => {
+        if (err !== undefined) {
+          const why = err instanceof Error ? err.message : JSON.stringify(err);
+          options.engine.log.warn(`backuprequests/${key}: the run stopped with an error; retrying: ${why}`);
+        }
+        this.queue.add(`backuprequests/${key}`, err === undefined ? 0 : 2000);
+      },
       onBacklog: (pending, oldestMs) => {
         options.onBacklog?.(pending, oldestMs);
         metrics?.setCatalogArchival({
@@ -89,6 +99,7 @@ export class Controller {
         });
       },
     });
+    this.settleRuns = () => backups.settle();
     const restores = new RestoreReconciler(resources, options.engine, {
       ...settings,
       ...executor,
@@ -128,8 +139,8 @@ export class Controller {
     // the informer's cache answers without a request; a holder it does not know (yet) is read
     const holderActive = async (holder: string): Promise<boolean> => {
       const [namespace = '', name = ''] = holder.split('/');
-      const cached = this.informers.get('backuprequests')?.get(namespace, name);
-      const held = cached ?? (await resources.get('backuprequests', namespace, name));
+      // the cache, or this process's own newer write (a run that just finished frees its slot)
+      const held = await resources.read('backuprequests', namespace, name);
       return held !== undefined && !terminalStates.has(held.status?.state ?? '');
     };
     const pool = {
@@ -205,6 +216,7 @@ export class Controller {
     this.stopped = true;
     await Promise.all([...this.informers.values()].map((i) => i.stop()));
     await this.queue.stop();
+    await this.settleRuns();
     await this.leases.stop();
   }
 }

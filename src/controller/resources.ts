@@ -41,6 +41,12 @@ export class Resources {
    */
   private readonly written = new Map<string, Resource>();
 
+  /**
+   * Writes to one object, one after the other: a progress write still in flight would otherwise
+   * make the final status write conflict (and cost a GET and a retry).
+   */
+  private readonly queues = new Map<string, Promise<unknown>>();
+
   /** Removes secrets from what is written (status messages, Events); identity by default. */
   private readonly scrub: (text: string) => string;
 
@@ -89,6 +95,17 @@ export class Resources {
     return written;
   }
 
+  private serially<T>(key: string, write: () => Promise<T>): Promise<T> {
+    const before = this.queues.get(key) ?? Promise.resolve();
+    const run = before.then(write, write);
+    const settled = run.catch(() => undefined);
+    this.queues.set(key, settled);
+    void settled.then(() => {
+      if (this.queues.get(key) === settled) this.queues.delete(key);
+    });
+    return run;
+  }
+
   /** The resource as last seen without a call when possible (informer cache), else a GET. */
   async read(plural: string, namespace: string, name: string): Promise<Resource | undefined> {
     return this.known(plural, namespace, name) ?? (await this.get(plural, namespace, name));
@@ -110,7 +127,15 @@ export class Resources {
    * written resource, or undefined when it is gone, terminal, or `next` returns undefined. The
    * first attempt starts from the version last seen (no GET); a conflict reads it fresh.
    */
-  async updateStatus(
+  updateStatus(
+    plural: string,
+    ref: { namespace: string; name: string },
+    next: (current: Resource) => Record<string, unknown> | undefined,
+  ): Promise<Resource | undefined> {
+    return this.serially(`${plural}/${ref.namespace}/${ref.name}`, () => this.writeStatus(plural, ref, next));
+  }
+
+  private async writeStatus(
     plural: string,
     ref: { namespace: string; name: string },
     next: (current: Resource) => Record<string, unknown> | undefined,
@@ -148,25 +173,28 @@ export class Resources {
    * Merge-patches metadata (finalizers, annotations) conditionally on the resourceVersion read;
    * undefined when the resource changed or went away meanwhile (the caller reconciles again).
    */
-  async patchMetadata(
+  patchMetadata(
     plural: string,
     current: Resource,
     metadata: Pick<Resource['metadata'], 'finalizers' | 'annotations'>,
   ): Promise<Resource | undefined> {
-    try {
-      const written = await this.kube.request<Resource>(
-        'PATCH',
-        customPath(plural, current.metadata.namespace, current.metadata.name),
-        {
-          body: { metadata: { resourceVersion: current.metadata.resourceVersion, ...metadata } },
-          contentType: mergePatch,
-        },
-      );
-      return this.remember(plural, written);
-    } catch (err) {
-      if (httpCode(err) === 409 || httpCode(err) === 404) return undefined;
-      throw err;
-    }
+    const { namespace, name } = current.metadata;
+    return this.serially(`${plural}/${namespace}/${name}`, async () => {
+      try {
+        const written = await this.kube.request<Resource>(
+          'PATCH',
+          customPath(plural, current.metadata.namespace, current.metadata.name),
+          {
+            body: { metadata: { resourceVersion: current.metadata.resourceVersion, ...metadata } },
+            contentType: mergePatch,
+          },
+        );
+        return this.remember(plural, written);
+      } catch (err) {
+        if (httpCode(err) === 409 || httpCode(err) === 404) return undefined;
+        throw err;
+      }
+    });
   }
 
   /** Deletes exactly the object read (uid and resourceVersion preconditions); false if it changed. */

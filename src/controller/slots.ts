@@ -21,7 +21,12 @@ export interface SlotDecision {
   limit: number;
   /** 1-based place in line when not acquired. */
   position?: number;
+  /** Lost a race for a slot the view showed free: look again soon, not at the next recheck. */
+  contended?: boolean;
 }
+
+/** Slots tried by one decision before it gives up (each failure costs a write and a read). */
+const maxTries = 3;
 
 /** A stable place in 0..n-1 for a holder (FNV-1a of its name), so takers spread over the slots. */
 function spread(holder: string, n: number): number {
@@ -46,8 +51,10 @@ export class ProjectSlots {
   private readonly holderActive: (holder: string) => Promise<boolean>;
   private readonly prefix: string;
   private readonly cached: ((name: string) => Lease | undefined) | undefined;
-  /** Leases this process wrote, until the informer shows them (or something newer). */
+  /** Leases this process wrote or read, until the informer shows them (or something newer). */
   private readonly written = new Map<string, Lease>();
+  /** Leases a take of this process is writing now: no other take of ours tries them meanwhile. */
+  private readonly claimed = new Set<string>();
 
   constructor(kube: KubeClient, options: SlotPoolOptions) {
     this.kube = kube;
@@ -98,14 +105,54 @@ export class ProjectSlots {
 
   /**
    * Takes a slot for `holder` if one is free and `holder` is first in line (`waiting` = the
-   * project's waiting requests in creation order, `holder` among them).
+   * project's waiting requests in creation order, `holder` among them). A slot another take of
+   * this process is writing is not free; at most `maxTries` slots are tried (each loss means the
+   * view was stale: `contended`, look again soon).
    */
   async acquire(project: string, limit: number, holder: string, waiting: string[]): Promise<SlotDecision> {
+    const plan = await this.plan(project, limit, holder, waiting);
+    if (plan.decision !== undefined) return plan.decision;
+    for (const i of plan.tries) {
+      if (await this.take({ project, i, current: plan.leases[i] }, holder))
+        return { acquired: true, busy: plan.busy + 1, limit };
+    }
+    return { acquired: false, busy: limit, limit, position: plan.place + 1, contended: true };
+  }
+
+  /**
+   * What `acquire` would do, without writing: `acquired` when `holder` has a slot already;
+   * a position when it would wait; `undefined` when it is its turn and a slot looks free.
+   */
+  async preview(
+    project: string,
+    limit: number,
+    holder: string,
+    waiting: string[],
+  ): Promise<SlotDecision | undefined> {
+    return (await this.plan(project, limit, holder, waiting)).decision;
+  }
+
+  private async plan(
+    project: string,
+    limit: number,
+    holder: string,
+    waiting: string[],
+  ): Promise<{
+    decision?: SlotDecision;
+    leases: (Lease | undefined)[];
+    tries: number[];
+    busy: number;
+    place: number;
+  }> {
     const leases = await this.readPool(project, limit);
-    if (leases.some((l) => l?.spec?.holderIdentity === holder))
-      return { acquired: true, busy: leases.filter((l) => l?.spec?.holderIdentity).length, limit };
+    const none = { leases, tries: [], busy: limit, place: 0 };
+    if (leases.some((l) => l?.spec?.holderIdentity === holder)) {
+      const busy = leases.filter((l) => l?.spec?.holderIdentity).length;
+      return { ...none, decision: { acquired: true, busy, limit } };
+    }
     const active = await Promise.all(
-      leases.map((lease) => {
+      leases.map((lease, i) => {
+        if (this.claimed.has(this.leaseName(project, i))) return Promise.resolve(true);
         const owner = lease?.spec?.holderIdentity;
         return owner === undefined || owner === '' ? Promise.resolve(false) : this.holderActive(owner);
       }),
@@ -113,14 +160,13 @@ export class ProjectSlots {
     const free = active.flatMap((isActive, i) => (isActive ? [] : [i]));
     const busy = limit - free.length;
     const place = Math.max(0, waiting.indexOf(holder));
-    if (place >= free.length) return { acquired: false, busy, limit, position: place - free.length + 1 };
+    if (place >= free.length) {
+      return { ...none, busy, decision: { acquired: false, busy, limit, position: place - free.length + 1 } };
+    }
     // concurrent takers start at different free slots (from their name), so they rarely collide
     const start = spread(holder, free.length);
-    for (const i of [...free.slice(start), ...free.slice(0, start)]) {
-      if (await this.take({ project, i, current: leases[i] }, holder))
-        return { acquired: true, busy: busy + 1, limit };
-    }
-    return { acquired: false, busy: limit, limit, position: place + 1 };
+    const tries = [...free.slice(start), ...free.slice(0, start)].slice(0, maxTries);
+    return { leases, tries, busy, place };
   }
 
   private async take(
@@ -128,8 +174,10 @@ export class ProjectSlots {
     holder: string,
   ): Promise<boolean> {
     const name = this.leaseName(slot.project, slot.i);
+    if (this.claimed.has(name)) return false;
     const spec = { holderIdentity: holder, acquireTime: microTime(), renewTime: microTime() };
     const metadata = { name, labels: this.labels(slot.project) };
+    this.claimed.add(name);
     try {
       if (slot.current === undefined) {
         this.remember(
@@ -143,9 +191,9 @@ export class ProjectSlots {
       }
       return true;
     } catch (err) {
-      // another controller (or request) took it between our read and our write
+      // another controller (or request) took it between our read and our write: learn its state
       if (httpCode(err) === 409) {
-        if (slot.current === undefined) await this.adoptUnlabelled(name, slot.project);
+        await this.refresh(name, slot.project);
         return false;
       }
       if (httpCode(err) === 404) {
@@ -155,17 +203,24 @@ export class ProjectSlots {
         );
       }
       throw err;
+    } finally {
+      this.claimed.delete(name);
     }
   }
 
   /**
-   * A Lease of this name exists but the pool's LIST did not find it: one written by an older
-   * version, without the pool labels. Label it (keeping its holder) so the next round sees it.
+   * A write lost to a stale view: read the Lease so the next decision sees it. One written by an
+   * older version without the pool labels (invisible to the pool's informer and LIST) is
+   * labelled, keeping its holder.
    */
-  private async adoptUnlabelled(name: string, project: string): Promise<void> {
+  private async refresh(name: string, project: string): Promise<void> {
     const lease = await this.kube.get<Lease>(leasePath(this.namespace, name)).catch(() => undefined);
-    const labels = lease?.metadata.labels ?? {};
-    if (lease === undefined || labels[poolLabel] === this.prefix) return;
+    if (lease === undefined) return;
+    const labels = lease.metadata.labels ?? {};
+    if (labels[poolLabel] === this.prefix) {
+      this.remember(lease);
+      return;
+    }
     await this.rewrite(lease, { ...labels, ...this.labels(project) }, lease.spec).catch(() => undefined);
   }
 

@@ -93,10 +93,11 @@ export async function controllerCommand(
   signal: AbortSignal,
 ): Promise<number> {
   const session = await openSession({ ...options, quiet: false });
-  // an in-process backup holds its reconcile for the whole run: room for every global slot
-  // plus reconciles of waiting, finished and deleted requests
-  const concurrency = Number(options.concurrency ?? session.config.controller.globalConcurrency + 4);
-  const kube = KubeClient.load({ maxSockets: Math.max(8, Math.min(64, concurrency)) });
+  // reconciles are short (a backup runs beside the queue, holding its slots, not a worker)
+  const concurrency = Number(options.concurrency ?? 16);
+  // connections for the reconciles and for the status writes of the backups running
+  const sockets = concurrency + session.config.controller.globalConcurrency;
+  const kube = KubeClient.load({ maxSockets: Math.max(8, Math.min(64, sockets)) });
   const { config } = session;
   // every secret the configuration names is scrubbed from logs, status, Events and spans
   const scrubber = new SecretScrubber();

@@ -162,7 +162,7 @@ describe('BackupRequest through the controller', () => {
     }
     expect(maxRunning).toBe(1);
     expect([...waiting].join('\n')).toMatch(
-      /waiting for a slot: 1 of project retail's 1 running; position [12] in line/,
+      /waiting for a slot: all 1 of project retail's slots are taken; position [12] in line/,
     );
   });
 

@@ -287,7 +287,7 @@ describe('a request around its run', () => {
     await heldSlotMakesNextWait(
       {
         lease: 'lc2-slot-retail-0',
-        message: /waiting for a slot: 1 of project retail's 1 running; position 1 in line/,
+        message: /waiting for a slot: all 1 of project retail's slots are taken; position 1 in line/,
       },
       ['retail-prd-backup-20250601-060000', 'retail-prd-backup-20250601-070000'],
       () => startController('1h', 10, 1),
@@ -299,7 +299,7 @@ describe('a request around its run', () => {
     await heldSlotMakesNextWait(
       {
         lease: 'lc2-limit-global-0',
-        message: /waiting for a slot: 1 of the global 1 running; position 1 in line/,
+        message: /waiting for a slot: all 1 of the global slots are taken; position 1 in line/,
       },
       ['retail-prd-backup-20250601-040000', 'retail-prd-backup-20250601-050000'],
       () => startController('1h', 1),
