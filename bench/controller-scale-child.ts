@@ -15,7 +15,10 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { openCatalog } from '../src/catalog/catalog.ts';
 import { parseConfig } from '../src/config/config.ts';
 import { Controller } from '../src/controller/controller.ts';
-import { KubeClient } from '../src/kube/client.ts';
+import type { Resource } from '../src/controller/resources.ts';
+import { KubeClient, mergePatch } from '../src/kube/client.ts';
+import { Informer } from '../src/kube/informer.ts';
+import { customPath } from '../src/kube/paths.ts';
 import type { Logger } from '../src/observability/logger.ts';
 import { MemoryObjectStore } from '../src/providers/memory/objectStore.ts';
 import {
@@ -239,25 +242,51 @@ kube.request = async <T>(
   }
   return answer;
 };
-const controller = new Controller({
-  kube,
-  concurrency: options.queueConcurrency,
-  engine: {
-    config,
-    catalog,
-    stores: { get: () => store },
-    snapshots: {
-      get: (projectId) => {
-        const provider = snapshots.get(projectId);
-        if (!provider) throw new Error(`no snapshots for ${projectId}`);
-        return provider;
-      },
+/**
+ * The peer (`--peer null`): the least any controller does, one status write per request as soon
+ * as its informer sees it, with no queue, no slots and no engine. Its reaction is the floor this
+ * API server allows under the same burst.
+ */
+function nullController(): { start(): Promise<void>; stop(): Promise<void> } {
+  const informer = new Informer<Resource>(kube, customPath('backuprequests'), {
+    onAdd: (o) => {
+      const { namespace, name, resourceVersion } = o.metadata;
+      void kube
+        .request('PATCH', customPath('backuprequests', namespace, name, 'status'), {
+          body: {
+            metadata: { resourceVersion },
+            status: { state: 'Succeeded', reason: 'NullController', message: 'one status write (the floor)' },
+          },
+          contentType: mergePatch,
+        })
+        .catch(() => undefined);
     },
-    log,
-    tolerateCatalogOutage: true,
-    initiator: 'controller',
-  },
-});
+  });
+  return { start: () => informer.start(), stop: () => informer.stop() };
+}
+
+const controller =
+  options.peer === 'null'
+    ? nullController()
+    : new Controller({
+        kube,
+        concurrency: options.queueConcurrency,
+        engine: {
+          config,
+          catalog,
+          stores: { get: () => store },
+          snapshots: {
+            get: (projectId) => {
+              const provider = snapshots.get(projectId);
+              if (!provider) throw new Error(`no snapshots for ${projectId}`);
+              return provider;
+            },
+          },
+          log,
+          tolerateCatalogOutage: true,
+          initiator: 'controller',
+        },
+      });
 
 function percentiles(h: { percentile(p: number): number; max: number; count?: number }, unit: number) {
   const at = (p: number): number => Math.round((h.percentile(p) / unit) * 10) / 10;

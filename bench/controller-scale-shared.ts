@@ -13,6 +13,8 @@ export interface ChildOptions {
   backupDelayMs: number;
   /** `pglite://memory` (in the controller's process) or the test bed's PostgreSQL (the default). */
   catalog: 'postgres' | 'pglite';
+  /** `null`: run the null controller (bench/controller-scale-child.ts) instead of ours: the floor. */
+  peer: 'none' | 'null';
 }
 
 /**

@@ -12,8 +12,9 @@
 //
 //   node bench/controller-scale.ts            (on Node 24; or `npm run bench:controller -- …`)
 //     [--projects 100] [--per-project 10] [--project-concurrency 2] [--global-concurrency 200]
-//     [--queue-concurrency 16 (the controller's default)] [--parallel 50 (creates in flight)] [--objects 5 (per project)]
+//     [--queue-concurrency 256 (the controller's default)] [--parallel 50 (creates in flight)] [--objects 5 (per project)]
 //     [--backup-ms 0 (delay of the in-memory snapshot)] [--catalog postgres|pglite]
+//     [--peer null (a null controller instead of ours: one status write per request, the floor)]
 //     [--cpu-prof <dir>]
 //     [--node-options=<flags for the controller's Node>] [--label <text>] [--timeout 900 (s)]
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
@@ -61,11 +62,12 @@ function settings(): Settings {
       'per-project': { type: 'string', default: '10' },
       'project-concurrency': { type: 'string', default: '2' },
       'global-concurrency': { type: 'string', default: '200' },
-      'queue-concurrency': { type: 'string', default: '16' },
+      'queue-concurrency': { type: 'string', default: '256' },
       parallel: { type: 'string', default: '50' },
       objects: { type: 'string', default: '5' },
       'backup-ms': { type: 'string', default: '0' },
       catalog: { type: 'string', default: 'postgres' },
+      peer: { type: 'string', default: 'none' },
       'cpu-prof': { type: 'string' },
       label: { type: 'string', default: '' },
       'node-options': { type: 'string', default: '' },
@@ -79,8 +81,11 @@ function settings(): Settings {
   };
   if (values.catalog !== 'postgres' && values.catalog !== 'pglite')
     throw new Error(`controller-scale: --catalog is postgres or pglite, not "${values.catalog}"`);
+  if (values.peer !== 'none' && values.peer !== 'null')
+    throw new Error(`controller-scale: --peer is null (the null controller) or none, not "${values.peer}"`);
   return {
     catalog: values.catalog,
+    peer: values.peer,
     projects: n(values.projects),
     perProject: n(values['per-project']),
     projectConcurrency: n(values['project-concurrency']),
@@ -808,7 +813,7 @@ function callRows(r: Report): string[][] {
 
 function title(r: Report): string {
   const s = r.settings;
-  return `controller-scale: ${s.projects * s.perProject} BackupRequests over ${s.projects} projects (${s.perProject} each), project limit ${s.projectConcurrency}, global limit ${s.globalConcurrency}, queue concurrency ${s.queueConcurrency}, ${s.parallel} creates in flight, ${s.objects} objects per project, backup step delay ${s.backupDelayMs} ms, catalog ${s.catalog}${s.nodeOptions.length === 0 ? '' : `, controller node ${s.nodeOptions.join(' ')}`}${s.label === '' ? '' : ` [${s.label}]`}`;
+  return `controller-scale: ${s.projects * s.perProject} BackupRequests over ${s.projects} projects (${s.perProject} each), project limit ${s.projectConcurrency}, global limit ${s.globalConcurrency}, queue concurrency ${s.queueConcurrency}, ${s.parallel} creates in flight, ${s.objects} objects per project, backup step delay ${s.backupDelayMs} ms, catalog ${s.catalog}${s.peer === 'null' ? ', PEER: the null controller (one status write per request on its informer add; no queue, slots or engine)' : ''}${s.nodeOptions.length === 0 ? '' : `, controller node ${s.nodeOptions.join(' ')}`}${s.label === '' ? '' : ` [${s.label}]`}`;
 }
 
 function markdown(r: Report): string {

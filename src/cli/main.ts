@@ -132,7 +132,7 @@ export function buildProgram(
     )
     .option(
       '--concurrency <n>',
-      'reconciles at once (default 16; running backups do not count: they are bounded by the slot limits)',
+      'reconciles at once (default 256: they mostly wait for the API server; running backups do not count, the slot limits bound them)',
     )
     .option('--leader-elect', 'run as one of several replicas: only the holder of the leader Lease works')
     .option('--identity <id>', 'this replica in the leader Lease (default: host name + random suffix)')

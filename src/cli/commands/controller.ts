@@ -93,8 +93,9 @@ export async function controllerCommand(
   signal: AbortSignal,
 ): Promise<number> {
   const session = await openSession({ ...options, quiet: false });
-  // reconciles are short (a backup runs beside the queue, holding its slots, not a worker)
-  const concurrency = Number(options.concurrency ?? 16);
+  // reconciles mostly wait for the API server (a backup runs beside the queue, holding its
+  // slots, not a worker), so many run at once
+  const concurrency = Number(options.concurrency ?? 256);
   // connections for the reconciles and for the status writes of the backups running
   const sockets = concurrency + session.config.controller.globalConcurrency;
   const kube = KubeClient.load({ maxSockets: Math.max(8, Math.min(64, sockets)) });
