@@ -828,7 +828,7 @@ function markdown(r: Report): string {
     '',
     ...r.verdicts.map((v) => `- ${v.met ? 'MET' : '**NOT MET**'}: ${v.target} — ${v.detail}`),
     '',
-    "The 500 ms target is read as the controller's reaction time. With 10 requests per project and a limit of 2, eight of every ten requests wait for a slot by design, so their create → InProgress is the wait in line (several backups long), not the controller's speed; what the controller owes them is a prompt `Pending`/`WaitingForSlot` status, and InProgress within 500 ms for those that find a slot free (the first wave).",
+    "The 500 ms target is read as the controller's reaction time. With 10 requests per project and a limit of 2, eight of every ten requests wait for a slot by design, so their create → InProgress is the wait in line (several backups long), not the controller's speed; what the controller owes them is a prompt `Pending`/`WaitingForSlot` status, and InProgress within 500 ms for those that find a slot free (the first wave). The floor under the same burst is what `--peer null` measures: a null controller that writes one status per request as soon as its informer sees it.",
     '',
     markdownTable(callRows(r)),
     '',

@@ -137,6 +137,7 @@ export class BackupReconciler {
     if (this.runs.has(key)) return undefined;
     const [namespace = '', name = ''] = key.split('/');
     const resource = await this.resources.read(plural, namespace, name);
+    if (!resource || resource.metadata.deletionTimestamp !== undefined) this.waitWrites.delete(key);
     if (!resource) return undefined;
     if (resource.metadata.deletionTimestamp !== undefined) return this.lifecycle.finalize(resource);
     if (terminalStates.has(resource.status?.state ?? '')) return this.lifecycle.finished(resource);
