@@ -1,0 +1,80 @@
+// Slot Leases on the real API server when the view is stale: the controller decides from an
+// informer (which lags) and its own writes, so these tests give ProjectSlots the stalest view
+// there is (no Lease ever cached) and check that the conditional writes alone keep the limit.
+import { CoordinationV1Api } from '@kubernetes/client-node';
+import { describe, expect, it } from 'vitest';
+import { ProjectSlots } from '../../../src/controller/slots.ts';
+import { kubeClient, kubeConfig, useNamespace } from '../../env/fixtures.ts';
+
+const ns = useNamespace('slots');
+const kube = kubeClient();
+const leases = kubeConfig().makeApiClient(CoordinationV1Api);
+
+/** Holders of the pool's Leases as the API server has them (read with another client). */
+async function holders(prefix: string, project: string): Promise<string[]> {
+  const list = await leases.listNamespacedLease({ namespace: ns.name });
+  return list.items
+    .filter((l) => l.metadata?.name?.startsWith(`${prefix}-${project}-`) === true)
+    .map((l) => l.spec?.holderIdentity ?? '')
+    .filter((h) => h !== '')
+    .sort();
+}
+
+function pool(prefix: string, active: (holder: string) => boolean): ProjectSlots {
+  return new ProjectSlots(kube, {
+    namespace: ns.name,
+    prefix,
+    holderActive: (holder) => Promise.resolve(active(holder)),
+    // the stalest possible informer: it never shows a Lease
+    cached: () => undefined,
+  });
+}
+
+describe('ProjectSlots with a stale view', () => {
+  it('never gives one slot to two holders, within one process or across two', async () => {
+    const taken = new Set<string>();
+    const a = pool('race', (h) => taken.has(h));
+    const b = pool('race', (h) => taken.has(h));
+    const names = Array.from({ length: 12 }, (_, i) => `r${i}`);
+    // 12 takers at once for 3 slots, half through each "process"; each is first in its own line
+    const decisions = await Promise.all(
+      names.map(async (h, i) => {
+        const d = await (i % 2 === 0 ? a : b).acquire('p', 3, h, [h]);
+        if (d.acquired) taken.add(h);
+        return d;
+      }),
+    );
+    const winners = names.filter((_, i) => decisions[i]?.acquired === true);
+    expect(winners.length).toBeLessThanOrEqual(3);
+    expect(await holders('race', 'p')).toEqual([...winners].sort());
+    // the losers were told to look again soon (a race), or their place in line
+    for (const d of decisions.filter((x) => !x.acquired)) {
+      expect(d.contended === true || d.position !== undefined).toBe(true);
+    }
+    // asked again, the losers find the pool full: the slots stay with the winners
+    for (const h of names.filter((n) => !winners.includes(n))) {
+      const again = await a.acquire('p', 3, h, [h]);
+      if (again.acquired) taken.add(h);
+    }
+    const after = await holders('race', 'p');
+    expect(after).toHaveLength(3);
+    expect(new Set(after).size).toBe(3);
+  });
+
+  it('takes over the slot of a finished holder with one conditional write; gives a held one back', async () => {
+    const finished = new Set<string>();
+    const slots = pool('hand', (h) => !finished.has(h));
+    expect((await slots.acquire('p', 1, 'first', ['first'])).acquired).toBe(true);
+    // while `first` runs, `second` waits with its place in line
+    const waiting = await slots.acquire('p', 1, 'second', ['second']);
+    expect(waiting).toMatchObject({ acquired: false, position: 1 });
+    // `first` finishes and writes no release: `second` takes the Lease over
+    finished.add('first');
+    expect((await slots.acquire('p', 1, 'second', ['second'])).acquired).toBe(true);
+    expect(await holders('hand', 'p')).toEqual(['second']);
+    // a holder that stops unfinished gives its slot back explicitly
+    await slots.release('p', 1, 'second');
+    expect(await holders('hand', 'p')).toEqual([]);
+    expect((await slots.acquire('p', 1, 'third', ['third'])).acquired).toBe(true);
+  });
+});
