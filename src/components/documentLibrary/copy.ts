@@ -21,10 +21,14 @@ export interface Location {
  * is consumed: waiting for it after the last object left every copy worker idle for a listing
  * round trip once per page (docs/performance.md, P1a).
  */
-export async function* listAll(at: Location, pageSize = 1000): AsyncGenerator<ObjectInfo> {
+export async function* listAll(
+  at: Location,
+  pageSize = 1000,
+  startToken?: string,
+): AsyncGenerator<ObjectInfo> {
   const pageAfter = (token: string | undefined): Promise<ListPage> =>
     at.store.list(at.bucket, at.prefix, { token, limit: pageSize });
-  let page = await pageAfter(undefined);
+  let page = await pageAfter(startToken);
   for (;;) {
     const next = page.nextToken === undefined ? undefined : pageAfter(page.nextToken);
     // a consumer that stops early leaves the prefetched page unread, not unhandled
@@ -110,6 +114,8 @@ export interface DocumentCopyOptions {
   progress: ProgressTracker;
   onEntry: (entry: DocumentEntry) => Promise<void>;
   signal?: AbortSignal | undefined;
+  /** Listing pages the count may hand to the copy ahead of it (default 32). */
+  sharedPages?: number | undefined;
 }
 
 export interface DocumentCopyResult {
@@ -119,40 +125,123 @@ export interface DocumentCopyResult {
   excludedSize: number;
 }
 
+/** Pages the count may read ahead of the copy and hand to it (each up to 1,000 objects). */
+const sharedPages = 32;
+
 export async function backupDocuments(options: DocumentCopyOptions): Promise<DocumentCopyResult> {
   // A counting pass for the totals (progress and ETA), beside the copy: listing is faster than
   // copying, so the totals arrive early, and the copy does not wait for them (a listing of 10,000
-  // keys took 1.1-1.6 s, 5% of copying them server-side). A failed count only leaves the totals
-  // unknown: the copy lists the same keys and fails on its own if the listing does.
-  const counting = countObjects(options.source, options.excluded).then((totals) => {
+  // keys took 1.1-1.6 s, 5% of copying them server-side). The pages it reads ahead of the copy
+  // are the copy's too, up to `sharedPages`: a source of up to that many pages is listed once,
+  // not twice (docs/performance.md, P1b); past that, the copy lists the rest itself. A failed
+  // count only leaves the totals unknown: the copy lists on from the last page it was handed and
+  // fails on its own if the listing does.
+  const share = new SharedListing(options.sharedPages ?? sharedPages);
+  const counting = countObjects(options.source, options.excluded, share).then((totals) => {
     options.progress.setTotals(totals.objects, totals.bytes);
   });
   try {
-    return await copyDocuments(options);
+    return await copyDocuments(options, share.objects(options.source));
   } finally {
     // a failed copy still waits for the listing: nothing is left in flight
     await counting.catch(() => undefined);
   }
 }
 
+/**
+ * The pages one listing (the count's) hands to a second reader (the copy), at most `limit`
+ * waiting; once more would wait, it stops handing them on and the reader lists the rest itself,
+ * from the last page it was handed, so nothing holds more than `limit` pages.
+ */
+class SharedListing {
+  readonly #limit: number;
+  readonly #pages: ListPage[] = [];
+  /** sharing: pages are handed on; ended: the last page was; handedOff: the reader lists on. */
+  #state: 'sharing' | 'ended' | 'handedOff' = 'sharing';
+  /** The token after the last page handed on (undefined: from the start). */
+  #resumeToken: string | undefined;
+  #wake: (() => void) | undefined;
+
+  constructor(limit: number) {
+    this.#limit = limit;
+  }
+
+  /** Hands a page on while sharing and fewer than `limit` wait; else stops sharing. */
+  offer(page: ListPage): void {
+    if (this.#state !== 'sharing') return;
+    if (this.#pages.length >= this.#limit) {
+      this.stop();
+      return;
+    }
+    this.#pages.push(page);
+    this.#resumeToken = page.nextToken;
+    if (page.nextToken === undefined) this.#state = 'ended';
+    this.#notify();
+  }
+
+  /** No more pages from the listing (it ended, failed or outran the reader). */
+  stop(): void {
+    if (this.#state === 'sharing') this.#state = 'handedOff';
+    this.#notify();
+  }
+
+  async *objects(at: Location): AsyncGenerator<ObjectInfo> {
+    for (;;) {
+      const page = this.#pages.shift();
+      if (page !== undefined) {
+        yield* page.objects;
+        continue;
+      }
+      if (this.#state === 'ended') return;
+      if (this.#state === 'handedOff') {
+        yield* listAll(at, 1000, this.#resumeToken);
+        return;
+      }
+      await new Promise<void>((resolve) => {
+        this.#wake = resolve;
+      });
+    }
+  }
+
+  #notify(): void {
+    const wake = this.#wake;
+    this.#wake = undefined;
+    wake?.();
+  }
+}
+
 async function countObjects(
   source: Location,
   excluded: (key: string) => boolean,
+  share: SharedListing,
 ): Promise<{ objects: number; bytes: number }> {
   const totals = { objects: 0, bytes: 0 };
-  for await (const object of listAll(source)) {
-    if (excluded(object.key)) continue;
-    totals.objects++;
-    totals.bytes += object.size;
+  let token: string | undefined;
+  try {
+    do {
+      const page = await source.store.list(source.bucket, source.prefix, { token, limit: 1000 });
+      share.offer(page);
+      for (const object of page.objects) {
+        if (excluded(object.key)) continue;
+        totals.objects++;
+        totals.bytes += object.size;
+      }
+      token = page.nextToken;
+    } while (token !== undefined);
+  } finally {
+    share.stop();
   }
   return totals;
 }
 
-async function copyDocuments(options: DocumentCopyOptions): Promise<DocumentCopyResult> {
+async function copyDocuments(
+  options: DocumentCopyOptions,
+  objects: AsyncIterable<ObjectInfo>,
+): Promise<DocumentCopyResult> {
   const { source, destination, excluded, progress } = options;
   const result: DocumentCopyResult = { objectCount: 0, totalSize: 0, excludedCount: 0, excludedSize: 0 };
   await forEachLimit(
-    listAll(source),
+    objects,
     options.concurrency,
     async (object) => {
       if (excluded(object.key)) {

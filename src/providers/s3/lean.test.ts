@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { amzDate, authorization, encodeKey, s3Error, signingKey, xmlValue } from './lean.ts';
+import { amzDate, authorization, canonicalQuery, encodeKey, s3Error, signingKey, xmlValue } from './lean.ts';
 
 describe('lean S3 requests', () => {
   it('signs like AWS (SigV4 example "GET Object" of the S3 API reference)', () => {
@@ -24,6 +24,33 @@ describe('lean S3 requests', () => {
     );
     expect(header).toBe(
       'AWS4-HMAC-SHA256 Credential=AKIAIOSFODNN7EXAMPLE/20130524/us-east-1/s3/aws4_request, SignedHeaders=host;range;x-amz-content-sha256;x-amz-date, Signature=f0e8bdb87c964420e857bd35b5d6ed310bd44f0170aba48dd91039c6036bdb41',
+    );
+  });
+
+  it('signs a query like AWS (SigV4 example "GET Bucket (List Objects)")', () => {
+    const scope = '20130524/us-east-1/s3/aws4_request';
+    const query = canonicalQuery({ prefix: 'J', 'max-keys': '2' });
+    expect(query).toBe('max-keys=2&prefix=J');
+    const header = authorization(
+      {
+        method: 'GET',
+        path: '/',
+        query,
+        headers: {
+          host: 'examplebucket.s3.amazonaws.com',
+          'x-amz-content-sha256': createHash('sha256').digest('hex'),
+          'x-amz-date': amzDate(new Date('2013-05-24T00:00:00Z')),
+        },
+      },
+      {
+        accessKeyId: 'AKIAIOSFODNN7EXAMPLE',
+        scope,
+        key: signingKey('wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY', scope),
+      },
+    );
+    expect(header).toMatch(/Signature=34b48302e7b5fa45bde8084f4b7868a86f0a534bc59db6670ed5711ef69dc6f7$/);
+    expect(canonicalQuery({ uploadId: 'a/b+c=', partNumber: '1' })).toBe(
+      'partNumber=1&uploadId=a%2Fb%2Bc%3D',
     );
   });
 

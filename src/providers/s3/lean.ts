@@ -1,10 +1,13 @@
 // A lean request path for the requests the engine sends once per object, by the ten thousand
-// (single-part CopyObject, HeadObject): signed here (SigV4, one cached signing key) and sent over
-// a keep-alive pool of its own. The AWS SDK spends about 1 ms of CPU per request on its
-// middleware stack, schema-based (de)serialisation, endpoint rules and a new signer with a new
-// signing key per request; on a server-side copy of small objects that CPU is taken from the
-// server on the same machine and decides the wall time (docs/performance.md, P1a). This path
-// costs about a fifth of that.
+// (single-part CopyObject, HeadObject, GetObject, PutObject and UploadPart of a streamed copy,
+// ListObjectsV2 pages): signed here (SigV4, one cached signing key) and sent over a keep-alive
+// pool of its own. The AWS SDK spends about 1 ms of CPU per request on its middleware stack,
+// schema-based (de)serialisation, endpoint rules and a new signer with a new signing key per
+// request; on a server-side copy of small objects that CPU is taken from the server on the same
+// machine and decides the wall time (docs/performance.md, P1a). This path costs about a fifth of
+// that. A body is sent as the caller's chunks, never copied into one buffer, with the payload
+// hash the caller gives (the SHA-256 it computed anyway, or UNSIGNED-PAYLOAD): the SDK hashes
+// every Buffer body a second time to sign it (docs/performance.md, P1b).
 //
 // What the SDK resolves stays the SDK's: credentials (its memoised provider, refreshed before
 // expiry), the clock-skew correction, and the URL and signing scope of every bucket (its own
@@ -19,6 +22,7 @@ import https from 'node:https';
 import type { S3Client } from '@aws-sdk/client-s3';
 
 const emptySha256 = createHash('sha256').digest('hex');
+const unsignedPayload = 'UNSIGNED-PAYLOAD';
 /** Responses the SDK acts on (region redirects, clock skew, auth): resent through the SDK. */
 const sdkStatuses = new Set([301, 307, 400, 403]);
 const maxCachedBuckets = 1000;
@@ -35,6 +39,14 @@ export function encodeKey(key: string): string {
   return key.split('/').map(encodeSegment).join('/');
 }
 
+/** SigV4's canonical query string: names sorted, names and values encoded as in paths. */
+export function canonicalQuery(query: Record<string, string>): string {
+  return Object.keys(query)
+    .sort()
+    .map((name) => `${encodeSegment(name)}=${encodeSegment(query[name] ?? '')}`)
+    .join('&');
+}
+
 export interface LeanOptions {
   client: S3Client;
   /** The store's custom endpoint, as configured (the endpoint rules take it as a parameter). */
@@ -43,6 +55,17 @@ export interface LeanOptions {
   maxSockets: number;
   connectionTimeoutMs?: number | undefined;
   requestTimeoutMs?: number | undefined;
+}
+
+/** What a request carries besides its method and object. */
+export interface LeanRequest {
+  headers?: Record<string, string> | undefined;
+  /** Query parameters (e.g. `partNumber`, `uploadId`), signed. */
+  query?: Record<string, string> | undefined;
+  /** The body as chunks, written one after another (none: an empty body). */
+  body?: readonly Buffer[] | undefined;
+  /** `x-amz-content-sha256` of a body: its hex SHA-256, or `UNSIGNED-PAYLOAD` (the default). */
+  payloadHash?: string | undefined;
 }
 
 export interface LeanResponse {
@@ -55,6 +78,15 @@ interface BucketEndpoint {
   url: URL;
   region: string;
   service: string;
+}
+
+interface OutgoingRequest {
+  url: URL;
+  method: string;
+  /** The encoded path with its canonical query string. */
+  path: string;
+  headers: Record<string, string>;
+  body: readonly Buffer[];
 }
 
 interface SigningKey {
@@ -116,18 +148,18 @@ export function signingKey(secret: string, scope: string): KeyObject {
 }
 
 /**
- * The SigV4 Authorization header of a request with an empty payload and no query: every header
- * given (lower-case names, `x-amz-date` and `x-amz-content-sha256` among them) is signed.
+ * The SigV4 Authorization header of a request: every header given (lower-case names, `x-amz-date`
+ * and `x-amz-content-sha256` among them) is signed; `query` is the canonical query string.
  */
 export function authorization(
-  request: { method: string; path: string; headers: Record<string, string> },
+  request: { method: string; path: string; query?: string; headers: Record<string, string> },
   signer: { accessKeyId: string; scope: string; key: KeyObject },
 ): string {
   const { headers } = request;
   const names = Object.keys(headers).sort();
   const signedHeaders = names.join(';');
   const canonicalHeaders = names.map((n) => `${n}:${(headers[n] ?? '').trim()}\n`).join('');
-  const canonical = `${request.method}\n${request.path}\n\n${canonicalHeaders}\n${signedHeaders}\n${headers['x-amz-content-sha256'] ?? emptySha256}`;
+  const canonical = `${request.method}\n${request.path}\n${request.query ?? ''}\n${canonicalHeaders}\n${signedHeaders}\n${headers['x-amz-content-sha256'] ?? emptySha256}`;
   const toSign = `AWS4-HMAC-SHA256\n${headers['x-amz-date'] ?? ''}\n${signer.scope}\n${createHash('sha256').update(canonical).digest('hex')}`;
   const signature = createHmac('sha256', signer.key).update(toSign).digest('hex');
   return `AWS4-HMAC-SHA256 Credential=${signer.accessKeyId}/${signer.scope}, SignedHeaders=${signedHeaders}, Signature=${signature}`;
@@ -143,6 +175,22 @@ class StaleSocketError extends Error {
     this.name = 'StaleSocketError';
     this.code = cause.code;
   }
+}
+
+/** A whole (small) response: status, headers and the body as text. */
+function readResponse(response: http.IncomingMessage): Promise<LeanResponse> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    response.on('data', (chunk: Buffer) => chunks.push(chunk));
+    response.on('error', reject);
+    response.on('end', () => {
+      resolve({
+        status: response.statusCode ?? 0,
+        headers: response.headers,
+        body: Buffer.concat(chunks).toString('utf8'),
+      });
+    });
+  });
 }
 
 export class LeanS3 {
@@ -162,28 +210,65 @@ export class LeanS3 {
   }
 
   /**
-   * Sends one bodiless request for `bucket`/`key`; undefined when the SDK must send it instead
-   * (the bucket's endpoint needs another auth scheme, or the response is one the SDK acts on).
+   * Sends one request for `bucket`/`key`; undefined when the SDK must send it instead (the
+   * bucket's endpoint needs another auth scheme, or the response is one the SDK acts on).
    * Network failures reject with the socket's error (its `code`, e.g. ECONNRESET).
    */
   async send(
-    method: 'PUT' | 'HEAD',
+    method: 'PUT' | 'HEAD' | 'GET',
     bucket: string,
     key: string,
-    extraHeaders: Record<string, string>,
+    request: LeanRequest = {},
   ): Promise<LeanResponse | undefined> {
+    const outgoing = await this.#outgoing(method, bucket, key, request);
+    if (outgoing === undefined) return undefined;
+    const response = await readResponse(await this.#exchange(outgoing));
+    return sdkStatuses.has(response.status) ? undefined : response;
+  }
+
+  /**
+   * Opens a GET of `bucket`/`key`: the response as a stream when its status is 200, else
+   * undefined (its body read and dropped), and the SDK sends the request again, reporting or
+   * correcting what went wrong as before. Network failures reject with the socket's error.
+   */
+  async open(bucket: string, key: string): Promise<http.IncomingMessage | undefined> {
+    const outgoing = await this.#outgoing('GET', bucket, key, {});
+    if (outgoing === undefined) return undefined;
+    const response = await this.#exchange(outgoing);
+    if (response.statusCode === 200) return response;
+    response.resume();
+    return undefined;
+  }
+
+  async #outgoing(
+    method: string,
+    bucket: string,
+    key: string,
+    request: LeanRequest,
+  ): Promise<OutgoingRequest | undefined> {
     const endpoint = await this.#endpointOf(bucket);
     if (endpoint === undefined) return undefined;
     const base = endpoint.url.pathname.replace(/\/$/, '');
     const path = `${base}/${encodeKey(key)}`;
-    const headers = await this.#signed(method, path, endpoint, extraHeaders);
-    const response = await this.#request(endpoint.url, method, path, headers).catch((err: unknown) => {
-      // a kept-alive socket the server closed meanwhile: once more on a fresh one (both
-      // requests are idempotent: a HEAD, a copy onto the same key)
+    const query = request.query === undefined ? '' : canonicalQuery(request.query);
+    const headers = await this.#signed({ method, path, query }, endpoint, request);
+    return {
+      url: endpoint.url,
+      method,
+      path: query === '' ? path : `${path}?${query}`,
+      headers,
+      body: request.body ?? [],
+    };
+  }
+
+  /** The response (its headers; the body still to read) to a request. */
+  async #exchange(outgoing: OutgoingRequest): Promise<http.IncomingMessage> {
+    return this.#request(outgoing).catch((err: unknown) => {
+      // a kept-alive socket the server closed meanwhile: once more on a fresh one (every request
+      // sent here is idempotent: a GET, a HEAD, a copy or a put onto the same key, the same part)
       if (!(err instanceof StaleSocketError)) throw err;
-      return this.#request(endpoint.url, method, path, headers);
+      return this.#request(outgoing);
     });
-    return sdkStatuses.has(response.status) ? undefined : response;
   }
 
   /** The bucket's URL and signing scope by the SDK's own endpoint rules; undefined: not SigV4. */
@@ -220,28 +305,30 @@ export class LeanS3 {
     return { url, region: scheme.signingRegion ?? region, service: scheme.signingName ?? 's3' };
   }
 
-  /** The request's headers with SigV4 (header auth, empty payload) added. */
+  /** The request's headers with SigV4 (header auth) added. */
   async #signed(
-    method: string,
-    path: string,
+    target: { method: string; path: string; query: string },
     endpoint: BucketEndpoint,
-    extra: Record<string, string>,
+    request: LeanRequest,
   ): Promise<Record<string, string>> {
     const credentials = await this.#client.config.credentials();
     const now = amzDate(new Date(Date.now() + this.#client.config.systemClockOffset));
     const scope = `${now.slice(0, 8)}/${endpoint.region}/${endpoint.service}/aws4_request`;
+    const body = request.body;
     const headers: Record<string, string> = {
-      ...extra,
+      ...request.headers,
       host: endpoint.url.host,
-      'x-amz-content-sha256': emptySha256,
+      'x-amz-content-sha256': body === undefined ? emptySha256 : (request.payloadHash ?? unsignedPayload),
       'x-amz-date': now,
       ...(credentials.sessionToken === undefined ? {} : { 'x-amz-security-token': credentials.sessionToken }),
     };
     headers.authorization = authorization(
-      { method, path, headers },
+      { ...target, headers },
       { accessKeyId: credentials.accessKeyId, scope, key: this.#keyFor(scope, credentials.secretAccessKey) },
     );
-    headers['content-length'] = '0';
+    // a GET sends no length (as the SDK), every other request its body's (0 without one)
+    if (target.method !== 'GET')
+      headers['content-length'] = String(body?.reduce((sum, chunk) => sum + chunk.length, 0) ?? 0);
     headers['user-agent'] = 'lc2-backup';
     return headers;
   }
@@ -255,37 +342,28 @@ export class LeanS3 {
     return key;
   }
 
-  #request(url: URL, method: string, path: string, headers: Record<string, string>): Promise<LeanResponse> {
+  #request(outgoing: OutgoingRequest): Promise<http.IncomingMessage> {
     const { connectionTimeoutMs, requestTimeoutMs } = this.#options;
+    const { url } = outgoing;
     return new Promise((resolve, reject) => {
       const request = (this.#secure ? https : http).request(
         {
           protocol: url.protocol,
           hostname: url.hostname,
           port: url.port,
-          method,
-          path,
-          headers,
+          method: outgoing.method,
+          path: outgoing.path,
+          headers: outgoing.headers,
           agent: this.#agent,
         },
-        (response) => {
-          const chunks: Buffer[] = [];
-          response.on('data', (chunk: Buffer) => chunks.push(chunk));
-          response.on('error', reject);
-          response.on('end', () => {
-            resolve({
-              status: response.statusCode ?? 0,
-              headers: response.headers,
-              body: Buffer.concat(chunks).toString('utf8'),
-            });
-          });
-        },
+        resolve,
       );
       request.on('error', (err: NodeJS.ErrnoException) => {
         const stale = request.reusedSocket && (err.code === 'ECONNRESET' || err.code === 'EPIPE');
         reject(stale ? new StaleSocketError(err) : err);
       });
-      // a socket idle this long (connecting, or waiting for the response) is a hung request
+      // a socket idle this long (connecting, waiting for the response or for more of its body) is
+      // a hung request
       const idleMs = requestTimeoutMs ?? connectionTimeoutMs;
       if (idleMs !== undefined) {
         request.setTimeout(idleMs, () => {
@@ -294,6 +372,8 @@ export class LeanS3 {
           );
         });
       }
+      // the chunks as they are: the socket queues them, nothing is copied into one buffer
+      for (const chunk of outgoing.body) request.write(chunk);
       request.end();
     });
   }

@@ -8,9 +8,12 @@
 // AWS S3 returns it in the CopyObjectResult, MinIO in the `x-amz-checksum-sha256` header only (a
 // HEAD is the last resort, for a server that returns it in neither).
 //
-// Single-part copies and HEADs, the requests made once per object, go through a lean SigV4 path
-// (./lean.ts) instead of the SDK's middleware stack; everything else, and every response that
-// path does not handle, goes through the SDK.
+// Single-part copies, HEADs, GETs and listing pages, the requests made once per object (or page),
+// go through a lean SigV4 path (./lean.ts) instead of the SDK's middleware stack, and so do the
+// bodies of puts (PutObject, UploadPart): sent as the chunks read, never concatenated, signed with
+// the SHA-256 computed anyway (single part) or UNSIGNED-PAYLOAD (parts; the SDK signs stream bodies
+// so too), where the SDK would hash every byte again to sign it. Everything else, and every request
+// that path does not complete, goes through the SDK (docs/performance.md, P1b).
 import {
   AbortMultipartUploadCommand,
   CompleteMultipartUploadCommand,
@@ -24,6 +27,7 @@ import {
   ListObjectsV2Command,
   PutObjectCommand,
   S3Client,
+  UploadPartCommand,
   UploadPartCopyCommand,
   type BucketLocationConstraint,
   type ChecksumType,
@@ -33,7 +37,6 @@ import {
   type S3ClientConfig,
   type _Object,
 } from '@aws-sdk/client-s3';
-import { Upload } from '@aws-sdk/lib-storage';
 import { createHash, type Hash } from 'node:crypto';
 import { Readable } from 'node:stream';
 import {
@@ -87,8 +90,8 @@ export interface S3ObjectStoreOptions {
    */
   checksums?: boolean | undefined;
   /**
-   * Send single-part copies and HEADs through the lean SigV4 path (default true); false sends
-   * every request through the SDK.
+   * Send single-part copies, HEADs, GETs, listings and the bodies of puts through the lean SigV4
+   * path (default true); false sends every request through the SDK.
    */
   leanRequests?: boolean | undefined;
 }
@@ -247,12 +250,57 @@ async function readUpTo(
   return { chunks, size, ended: false };
 }
 
-async function* concat(first: Buffer[], rest: AsyncIterator<Buffer>): AsyncGenerator<Buffer> {
-  yield* first;
-  for (;;) {
-    const next = await rest.next();
-    if (next.done === true) return;
-    yield next.value;
+/**
+ * A stream's bytes cut into parts of `size` bytes (the last one may be shorter), as the chunks
+ * read: a chunk across a boundary is split by reference, nothing is copied.
+ */
+class PartReader {
+  readonly #source: AsyncIterator<Buffer>;
+  readonly #size: number;
+  #pending: Buffer[];
+  #pendingSize: number;
+  #ended = false;
+
+  constructor(first: { chunks: Buffer[]; size: number }, source: AsyncIterator<Buffer>, size: number) {
+    this.#pending = first.chunks;
+    this.#pendingSize = first.size;
+    this.#source = source;
+    this.#size = size;
+  }
+
+  /** The next part's chunks; undefined after the last part. */
+  async next(): Promise<Buffer[] | undefined> {
+    while (this.#pendingSize < this.#size && !this.#ended) {
+      const next = await this.#source.next();
+      if (next.done === true) this.#ended = true;
+      else {
+        this.#pending.push(next.value);
+        this.#pendingSize += next.value.length;
+      }
+    }
+    if (this.#pendingSize === 0) return undefined;
+    if (this.#pendingSize <= this.#size) {
+      const part = this.#pending;
+      this.#pending = [];
+      this.#pendingSize = 0;
+      return part;
+    }
+    // whole chunks up to the boundary, then the boundary chunk split in two
+    let taken = 0;
+    let count = 0;
+    for (const chunk of this.#pending) {
+      if (taken + chunk.length > this.#size) break;
+      taken += chunk.length;
+      count++;
+    }
+    const part = this.#pending.splice(0, count);
+    const split = this.#pending[0];
+    if (taken < this.#size && split !== undefined) {
+      part.push(split.subarray(0, this.#size - taken));
+      this.#pending[0] = split.subarray(this.#size - taken);
+    }
+    this.#pendingSize -= this.#size;
+    return part;
   }
 }
 
@@ -397,22 +445,11 @@ export class S3ObjectStore implements ObjectStore {
     prefix: string,
     options: { token?: string | undefined; limit?: number | undefined } = {},
   ): Promise<ListPage> {
-    const limit = Math.max(1, options.limit ?? defaultListLimit);
+    const maxKeys = Math.min(Math.max(1, options.limit ?? defaultListLimit), 1000);
     try {
-      // StartAfter (the last key returned) instead of the opaque continuation token: a token
-      // stays valid across clients and processes, like the other stores' tokens
-      const out = await this.client.send(
-        new ListObjectsV2Command({
-          Bucket: bucket,
-          Prefix: prefix === '' ? undefined : prefix,
-          StartAfter: options.token,
-          MaxKeys: Math.min(limit, 1000),
-          // keys with characters XML 1.0 cannot carry still list
-          EncodingType: 'url',
-        }),
-      );
-      const objects = (out.Contents ?? []).map((o) => this.#listed(o));
-      const truncated = out.IsTruncated === true;
+      const { objects, truncated } =
+        (await this.#leanList(bucket, prefix, { token: options.token, maxKeys })) ??
+        (await this.#sdkList(bucket, prefix, { token: options.token, maxKeys }));
       if (truncated && objects.length === 0) {
         throw new RetryableError(
           `listing ${this.#where(bucket, prefix)} returned an empty page marked truncated; retry the listing`,
@@ -437,6 +474,9 @@ export class S3ObjectStore implements ObjectStore {
 
   async get(bucket: string, key: string): Promise<Readable> {
     try {
+      // whatever the lean path does not open, the SDK sends again (its retries, its errors)
+      const opened = await this.#lean?.open(bucket, key).catch(() => undefined);
+      if (opened !== undefined) return opened;
       const out = await this.client.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
       if (!(out.Body instanceof Readable)) {
         throw new Error('the response body is not a Node.js stream');
@@ -458,33 +498,23 @@ export class S3ObjectStore implements ObjectStore {
     const hash = createHash('sha256');
     const counter = { size: 0 };
     const bytes = hashed(source, hash, counter, options.size);
+    const target: PutTarget = { bucket, key, contentType: options.contentType };
     try {
       const first = await readUpTo(bytes, this.#partSize);
       if (first.ended) {
         // the bytes were hashed on the way in: no second pass over them
-        return await this.#putSingle(bucket, key, Buffer.concat(first.chunks), {
-          contentType: options.contentType,
+        return await this.#putSingle(target, {
+          chunks: first.chunks,
+          size: first.size,
           digest: hash.digest(),
         });
       }
-      const upload = new Upload({
-        client: this.client,
-        params: {
-          Bucket: bucket,
-          Key: key,
-          Body: Readable.from(concat(first.chunks, bytes)),
-          ContentType: options.contentType,
-        },
-        partSize: this.#partSizeFor(options.size ?? (Buffer.isBuffer(body) ? body.length : undefined)),
-        queueSize: this.#queueSize,
-        // on failure the multipart upload is aborted, so no parts linger (and nothing is visible)
-        leavePartsOnError: false,
-      });
-      const out = await upload.done();
+      const partSize = this.#partSizeFor(options.size ?? (Buffer.isBuffer(body) ? body.length : undefined));
+      const etag = await this.#putMultipart(target, new PartReader(first, bytes, partSize));
       return {
         key,
         size: counter.size,
-        etag: unquote(out.ETag),
+        etag,
         sha256: hash.digest('hex'),
         // S3 does not return the new object's time; the local clock is within a request of it
         lastModified: new Date(),
@@ -535,6 +565,58 @@ export class S3ObjectStore implements ObjectStore {
     return Math.max(this.#partSize, size === undefined ? 0 : Math.ceil(size / maxParts));
   }
 
+  async #sdkList(bucket: string, prefix: string, page: PageRequest): Promise<ListedPage> {
+    // StartAfter (the last key returned) instead of the opaque continuation token: a token
+    // stays valid across clients and processes, like the other stores' tokens
+    const out = await this.client.send(
+      new ListObjectsV2Command({
+        Bucket: bucket,
+        Prefix: prefix === '' ? undefined : prefix,
+        StartAfter: page.token,
+        MaxKeys: page.maxKeys,
+        // keys with characters XML 1.0 cannot carry still list
+        EncodingType: 'url',
+      }),
+    );
+    return { objects: (out.Contents ?? []).map((o) => this.#listed(o)), truncated: out.IsTruncated === true };
+  }
+
+  /**
+   * The same ListObjectsV2 through the lean path, its XML read for the four fields a listing
+   * returns (the SDK's schema-driven parser cost 25 ms a page); undefined: the SDK sends it.
+   */
+  async #leanList(bucket: string, prefix: string, page: PageRequest): Promise<ListedPage | undefined> {
+    const response = await this.#lean
+      ?.send('GET', bucket, '', {
+        query: {
+          'list-type': '2',
+          'max-keys': String(page.maxKeys),
+          'encoding-type': 'url',
+          ...(prefix === '' ? {} : { prefix }),
+          ...(page.token === undefined ? {} : { 'start-after': page.token }),
+        },
+      })
+      // whatever the lean path does not complete, the SDK sends again (its retries, its errors)
+      .catch(() => undefined);
+    if (response?.status !== 200 || !response.body.includes('<ListBucketResult')) return undefined;
+    const { body } = response;
+    const objects = body
+      .split('<Contents>')
+      .slice(1)
+      .map((entry): ObjectInfo => {
+        const modified = xmlValue(entry, 'LastModified');
+        return {
+          key: decodeKey(xmlValue(entry, 'Key') ?? ''),
+          size: Number(xmlValue(entry, 'Size') ?? 0),
+          etag: unquote(xmlValue(entry, 'ETag')),
+          lastModified: modified === undefined ? new Date(0) : new Date(modified),
+          // ListObjectsV2 names checksum algorithms but never returns their values
+          sha256: undefined,
+        };
+      });
+    return { objects, truncated: xmlValue(body, 'IsTruncated') === 'true' };
+  }
+
   #listed(o: _Object): ObjectInfo {
     return {
       key: decodeKey(o.Key ?? ''),
@@ -566,31 +648,136 @@ export class S3ObjectStore implements ObjectStore {
     };
   }
 
+  /** PutObject, signed with the digest computed on the way (the lean path) or through the SDK. */
   async #putSingle(
-    bucket: string,
-    key: string,
-    data: Buffer,
-    options: { contentType: string | undefined; digest: Buffer },
+    target: PutTarget,
+    body: { chunks: Buffer[]; size: number; digest: Buffer },
   ): Promise<ObjectInfo> {
-    const { contentType, digest } = options;
-    const out = await this.client.send(
-      new PutObjectCommand({
-        Bucket: bucket,
-        Key: key,
-        Body: data,
-        ContentLength: data.length,
-        ContentType: contentType,
-        // the server verifies the bytes against it and keeps it for later HEADs
-        ...(this.#checksums ? { ChecksumSHA256: digest.toString('base64') } : {}),
-      }),
-    );
+    const { digest } = body;
+    // the server verifies the bytes against it and keeps it for later HEADs
+    const checksum = this.#checksums ? digest.toString('base64') : undefined;
+    const response = await this.#lean
+      ?.send('PUT', target.bucket, target.key, {
+        headers: {
+          'content-type': target.contentType ?? 'application/octet-stream',
+          ...(checksum === undefined ? {} : { 'x-amz-checksum-sha256': checksum }),
+        },
+        body: body.chunks,
+        payloadHash: digest.toString('hex'),
+      })
+      // whatever the lean path does not complete, the SDK sends again (its retries, its errors)
+      .catch(() => undefined);
+    const leanEtag = response?.status === 200 ? header(response.headers, 'etag') : undefined;
+    const etag =
+      leanEtag ??
+      (
+        await this.client.send(
+          new PutObjectCommand({
+            Bucket: target.bucket,
+            Key: target.key,
+            Body: Buffer.concat(body.chunks, body.size),
+            ContentLength: body.size,
+            ContentType: target.contentType,
+            ChecksumSHA256: checksum,
+          }),
+        )
+      ).ETag;
     return {
-      key,
-      size: data.length,
-      etag: unquote(out.ETag),
+      key: target.key,
+      size: body.size,
+      etag: unquote(etag),
       sha256: digest.toString('hex'),
       lastModified: new Date(),
     };
+  }
+
+  /** CreateMultipartUpload, the parts (`queueSize` at once), Complete; aborted on any failure. */
+  async #putMultipart(target: PutTarget, parts: PartReader): Promise<string> {
+    const created = await this.client.send(
+      new CreateMultipartUploadCommand({
+        Bucket: target.bucket,
+        Key: target.key,
+        ContentType: target.contentType,
+      }),
+    );
+    const uploadId = created.UploadId ?? '';
+    try {
+      const uploaded = await this.#uploadParts(target, uploadId, parts);
+      const done = await this.client.send(
+        new CompleteMultipartUploadCommand({
+          Bucket: target.bucket,
+          Key: target.key,
+          UploadId: uploadId,
+          MultipartUpload: { Parts: uploaded },
+        }),
+      );
+      return unquote(done.ETag);
+    } catch (err) {
+      // nothing lingers: no parts, no visible object
+      await this.client
+        .send(new AbortMultipartUploadCommand({ Bucket: target.bucket, Key: target.key, UploadId: uploadId }))
+        .catch(() => undefined);
+      throw err;
+    }
+  }
+
+  /** Reads and uploads the parts, `queueSize` in flight; every part settles before it returns. */
+  async #uploadParts(target: PutTarget, uploadId: string, parts: PartReader): Promise<CompletedPart[]> {
+    const uploaded: CompletedPart[] = [];
+    const inFlight = new Set<Promise<void>>();
+    const state: { failure?: { error: unknown } } = {};
+    try {
+      for (let number = 1; state.failure === undefined; number++) {
+        const chunks = await parts.next();
+        if (chunks === undefined) break;
+        const partNumber = number;
+        const upload = this.#uploadPart(target, { uploadId, partNumber, chunks }).then(
+          (etag) => {
+            uploaded.push({ ETag: etag, PartNumber: partNumber });
+          },
+          (error: unknown) => {
+            state.failure ??= { error };
+          },
+        );
+        inFlight.add(upload);
+        void upload.then(() => inFlight.delete(upload));
+        if (inFlight.size >= this.#queueSize) await Promise.race(inFlight);
+      }
+    } finally {
+      await Promise.all(inFlight);
+    }
+    if (state.failure !== undefined) throw state.failure.error;
+    return uploaded.sort((a, b) => (a.PartNumber ?? 0) - (b.PartNumber ?? 0));
+  }
+
+  /** One UploadPart: the lean path (unsigned payload, the chunks as read), else the SDK. */
+  async #uploadPart(
+    target: PutTarget,
+    part: { uploadId: string; partNumber: number; chunks: Buffer[] },
+  ): Promise<string> {
+    const response = await this.#lean
+      ?.send('PUT', target.bucket, target.key, {
+        headers: { 'content-type': 'application/octet-stream' },
+        query: { partNumber: String(part.partNumber), uploadId: part.uploadId },
+        body: part.chunks,
+      })
+      // whatever the lean path does not complete, the SDK sends again (its retries, its errors)
+      .catch(() => undefined);
+    const leanEtag = response?.status === 200 ? header(response.headers, 'etag') : undefined;
+    if (leanEtag !== undefined) return leanEtag;
+    const out = await this.client.send(
+      new UploadPartCommand({
+        Bucket: target.bucket,
+        Key: target.key,
+        UploadId: part.uploadId,
+        PartNumber: part.partNumber,
+        Body: Buffer.concat(part.chunks),
+      }),
+    );
+    if (out.ETag === undefined) {
+      throw new Error(`part ${part.partNumber} of the upload has no ETag in the UploadPart response`);
+    }
+    return out.ETag;
   }
 
   async #singleCopy(at: CopyTarget, size: number): Promise<ObjectInfo> {
@@ -625,8 +812,10 @@ export class S3ObjectStore implements ObjectStore {
   /** CopyObject through the lean path; undefined when the SDK must send it. */
   async #leanCopy(at: CopyTarget, size: number): Promise<ObjectInfo | undefined> {
     const response = await this.#lean?.send('PUT', at.dstBucket, at.dstKey, {
-      'x-amz-copy-source': copySource(at.srcBucket, at.srcKey),
-      ...(this.#checksums ? { 'x-amz-checksum-algorithm': 'SHA256' } : {}),
+      headers: {
+        'x-amz-copy-source': copySource(at.srcBucket, at.srcKey),
+        ...(this.#checksums ? { 'x-amz-checksum-algorithm': 'SHA256' } : {}),
+      },
     });
     if (response === undefined) return undefined;
     const { body, headers } = response;
@@ -649,12 +838,9 @@ export class S3ObjectStore implements ObjectStore {
 
   /** HeadObject through the lean path; undefined when the SDK must send it. */
   async #leanHead(bucket: string, key: string): Promise<ObjectInfo | undefined> {
-    const response: LeanResponse | undefined = await this.#lean?.send(
-      'HEAD',
-      bucket,
-      key,
-      this.#checksums ? { 'x-amz-checksum-mode': 'ENABLED' } : {},
-    );
+    const response: LeanResponse | undefined = await this.#lean?.send('HEAD', bucket, key, {
+      headers: this.#checksums ? { 'x-amz-checksum-mode': 'ENABLED' } : {},
+    });
     if (response === undefined) return undefined;
     if (response.status !== 200) {
       throw s3Error(response, response.status === 404 ? 'NotFound' : `HTTP${response.status}`);
@@ -727,6 +913,22 @@ export class S3ObjectStore implements ObjectStore {
       throw err;
     }
   }
+}
+
+interface PageRequest {
+  token: string | undefined;
+  maxKeys: number;
+}
+
+interface ListedPage {
+  objects: ObjectInfo[];
+  truncated: boolean;
+}
+
+interface PutTarget {
+  bucket: string;
+  key: string;
+  contentType: string | undefined;
 }
 
 interface CopyTarget {
