@@ -64,13 +64,17 @@ export async function markFailed(
   return reason;
 }
 
-/** Writes status.progress at most every `intervalMs`, one write at a time. */
+/**
+ * Writes status.progress at most every `intervalMs`, one write at a time, the first one interval
+ * after the run started: a run shorter than that writes none (its InProgress and final statuses
+ * say all there is, and each write is an API call).
+ */
 export function progressWriter(
-  resources: Resources,
+  resources: Pick<Resources, 'updateStatus'>,
   target: { plural: string; resource: Resource; intervalMs: number },
   log: Logger,
 ): (p: Progress) => void {
-  let last = 0;
+  let last = Date.now();
   let writing = false;
   return (progress) => {
     const now = Date.now();

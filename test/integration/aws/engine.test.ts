@@ -97,6 +97,15 @@ function contextFor(cfg: Config): EngineContext {
   };
 }
 
+/**
+ * A context whose clock runs `days` ahead: a restore's id is its project, environment and start
+ * second, so two restores of this file that start in the same second would share one id (the
+ * catalog refuses the second). Each restore test gets a clock of its own.
+ */
+function clockAhead(base: EngineContext, days: number): EngineContext {
+  return { ...base, now: () => new Date(Date.now() + days * 86_400_000) };
+}
+
 function snapshotRequest(name?: string): ReturnType<typeof backupRequest> {
   return backupRequest(app, { database: { type: 'snapshot', instanceId: instance } }, name);
 }
@@ -340,7 +349,9 @@ describe('dump on the aws provider', () => {
     // no host configured: the restore asks RDS (moto) for the endpoint; moto's name does not
     // resolve, so the connection error carries the looked-up endpoint, and nothing is left behind
     const name = `${cloneDb}_lookup`;
-    const error = (await runRestore(ctx, dumpRestore(name, 'lookup')).catch((e: unknown) => e)) as Error;
+    const error = (await runRestore(clockAhead(ctx, 1), dumpRestore(name, 'lookup')).catch(
+      (e: unknown) => e,
+    )) as Error;
     expect(error.message).toMatch(
       new RegExp(
         `database instance "${instance}" \\(.*@${instance}\\.[a-z0-9]+\\.us-east-1\\.rds\\.amazonaws\\.com:5432/${name}\\)`,
@@ -356,7 +367,7 @@ describe('dump on the aws provider', () => {
   });
 
   it('restores the dump into a NEW database through the endpoint override: data and documents identical', async () => {
-    const restoreCtx = contextFor(awsConfig(testbed().postgres.host));
+    const restoreCtx = clockAhead(contextFor(awsConfig(testbed().postgres.host)), 2);
     const result = await runRestore(restoreCtx, dumpRestore(cloneDb, 'dump'));
     expect(result.database).toEqual({ instanceId: instance, databaseName: cloneDb });
     expect(await dumpText(cloneDb)).toBe(await dumpText(app.sourceDb));
