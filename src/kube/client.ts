@@ -273,7 +273,7 @@ export class KubeClient {
     }
   }
 
-  /** Closes idle connections (in-flight calls finish). */
+  /** Closes every connection, in use or idle: call it once the work has stopped. */
   close(): void {
     this.#agent?.destroy();
     this.#watchAgent?.destroy();
