@@ -6,6 +6,7 @@ import {
   databaseSnapshotId,
   documentKey,
   parseManifestKey,
+  restoreId,
   sourceKeyOf,
 } from './layout.ts';
 
@@ -59,5 +60,18 @@ describe('backup layout', () => {
     expect(id).toBe('lc2-9a-b-prd-backup-20251109-143000');
     expect(id).toMatch(/^[a-z](?!.*--)[a-z0-9-]{0,254}$/);
     expect(databaseSnapshotId(`${'x'.repeat(300)}-backup-20251109-143000`)).toHaveLength(255);
+  });
+});
+
+describe('restoreId', () => {
+  const at = new Date('2026-11-26T17:40:00.500Z');
+  it('is the project, environment and start second; a named request adds a hash of its name', () => {
+    expect(restoreId('retail-prd-backup-20261126-173959', at)).toBe('retail-prd-restore-20261126-174000');
+    const a = restoreId('retail-prd-backup-20261126-173959', at, 'proj-retail-prd/restore-a');
+    const b = restoreId('retail-prd-backup-20250103-020202', at, 'proj-retail-prd/restore-b');
+    expect(a).toMatch(/^retail-prd-restore-20261126-174000-[0-9a-f]{6}$/);
+    // two requests of one project in the same second: two ids; the same request: the same id
+    expect(a).not.toBe(b);
+    expect(restoreId('retail-prd-backup-20261126-173959', at, 'proj-retail-prd/restore-a')).toBe(a);
   });
 });

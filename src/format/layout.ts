@@ -8,6 +8,7 @@
 //
 // The documents may live under another prefix (spec.documentLibrary.destinationPrefix); the
 // manifest records where.
+import { createHash } from 'node:crypto';
 import { ValidationError } from '../errors/index.ts';
 
 /** UTC `YYYYMMDD-HHMMSS`, the seeds' timestamp form. */
@@ -50,8 +51,15 @@ export function backupIdentity(
   return { backupId: `${stem}${timestamp}`, timestamp };
 }
 
-export function restoreId(backupId: string, now: Date): string {
-  return `${backupId.replace(/-backup-\d{8}-\d{6}$/, '')}-restore-${backupTimestamp(now)}`;
+/**
+ * A restore's id: `<project>-<environment>-restore-<UTC start second>`, and, for a named request
+ * (a RestoreRequest; `request` = its namespace/name), a short hash of the name, so that two
+ * requests of one project that start in the same second never share an id.
+ */
+export function restoreId(backupId: string, now: Date, request?: string): string {
+  const base = `${backupId.replace(/-backup-\d{8}-\d{6}$/, '')}-restore-${backupTimestamp(now)}`;
+  if (request === undefined) return base;
+  return `${base}-${createHash('sha256').update(request).digest('hex').slice(0, 6)}`;
 }
 
 /**

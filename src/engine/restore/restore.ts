@@ -16,7 +16,7 @@ import type { ProjectConfig } from '../../config/config.ts';
 import { allowedBucket, allowedDatabase, projectOf, providerFor } from '../../config/policy.ts';
 import { IntegrityError, PolicyError, ValidationError } from '../../errors/index.ts';
 import { readEntries } from '../../format/entries.ts';
-import { documentKey, restoreId as restoreIdFor } from '../../format/layout.ts';
+import { backupTimestamp, documentKey, restoreId as restoreIdFor } from '../../format/layout.ts';
 import type { ManifestHeader } from '../../format/manifest.ts';
 import { ownershipTags, type ObjectStore } from '../../providers/types.ts';
 import { nowOf, type EngineContext } from '../context.ts';
@@ -382,8 +382,13 @@ export async function runRestore(ctx: EngineContext, request: RestoreRequest): P
   const started = nowOf(ctx);
   const backupId = await backupIdOf(ctx, request);
   const located = await locateBackup(ctx, backupId);
-  const restoreId = restoreIdFor(backupId, started);
-  const planned = planTarget(ctx, request, located.header, restoreId.slice(-15).replace('-', ''));
+  const { name, namespace } = request.metadata;
+  const restoreId = restoreIdFor(
+    backupId,
+    started,
+    name === undefined ? undefined : `${namespace ?? ''}/${name}`,
+  );
+  const planned = planTarget(ctx, request, located.header, backupTimestamp(started).replace('-', ''));
   const target: Target = { ...planned, store: ctx.stores.get(planned.storeName) };
   const db = target.database;
   await requireEmptyTarget(target);

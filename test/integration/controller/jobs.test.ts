@@ -4,6 +4,7 @@
 // deadline fails its request with reason JobFailed and the tail of the worker's output; a
 // BackupSchedule becomes a CronJob whose Job creates a BackupRequest that the controller runs.
 import { writeFileSync, mkdtempSync, rmSync } from 'node:fs';
+import { createServer, type AddressInfo, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -47,14 +48,15 @@ let controller: Controller | undefined;
 
 type Status = Record<string, unknown> & { state?: string; reason?: string; message?: string };
 
-function configWith(job: Partial<Config['controller']['job']>): Config {
+function configWith(job: Partial<Config['controller']['job']>, catalogUrl?: string): Config {
   const retail = { ...app.config.projects.retail, namespaces: [ns.name] } as NonNullable<
     typeof app.config.projects.retail
   >;
   const { postgres } = testbed();
   return {
     ...app.config,
-    catalog: `postgresql://${postgres.user}@${postgres.host}:${postgres.port}/${catalogDb.name}`,
+    catalog:
+      catalogUrl ?? `postgresql://${postgres.user}@${postgres.host}:${postgres.port}/${catalogDb.name}`,
     catalogPassword: { env: 'LC2_TEST_CATALOG_PASSWORD' },
     projects: { ...app.config.projects, retail },
     controller: {
@@ -223,8 +225,19 @@ describe('executor: job', () => {
   });
 
   it('fails the request with reason JobFailed and the tail of the worker output when the Job dies', async () => {
-    // a deadline far too short for the backup: the Job controller kills the worker
-    await startController(configWith({ deadline: '2s', backoffLimit: 0 }));
+    // the workers' catalog accepts connections and never answers, so a worker hangs where it
+    // starts (its catalog's connect timeout is 10 s) and the 2 s deadline kills it every time
+    const held: Socket[] = [];
+    const blackHole = createServer((socket) => held.push(socket));
+    await new Promise<void>((resolve) => blackHole.listen(0, '127.0.0.1', resolve));
+    const { port } = blackHole.address() as AddressInfo;
+    const { postgres } = testbed();
+    await startController(
+      configWith(
+        { deadline: '2s', backoffLimit: 0 },
+        `postgresql://${postgres.user}@127.0.0.1:${port}/never`,
+      ),
+    );
     const name = 'retail-prd-backup-20250701-020000';
     await custom.createNamespacedCustomObject({
       group,
@@ -239,6 +252,8 @@ describe('executor: job', () => {
       /Job lc2-backup-retail-prd-backup-20250701-020000-[0-9a-f]{8} failed \(DeadlineExceeded/,
     );
     await controller?.stop();
+    for (const socket of held) socket.destroy();
+    blackHole.close();
   });
 });
 
