@@ -4,7 +4,8 @@
 // and re-list on 410 Gone (src/kube/informer.ts). A fourth informer watches the slot Leases,
 // so a slot decision costs no call.
 import { durationMs } from '../config/config.ts';
-import type { KubeClient } from '../kube/client.ts';
+import { group, version } from '../../api/v1alpha1/common.ts';
+import { httpCode, type KubeClient } from '../kube/client.ts';
 import { Informer } from '../kube/informer.ts';
 import { customPath, leasePath } from '../kube/paths.ts';
 import type { Lease } from '../kube/types.ts';
@@ -205,7 +206,17 @@ export class Controller {
   async start(): Promise<void> {
     // the slot Leases first: a request reconciled at once must see the slots already taken
     await this.leases.start();
-    await Promise.all([...this.informers.values()].map((i) => i.start()));
+    await Promise.all(
+      [...this.informers.entries()].map(([plural, informer]) =>
+        informer.start().catch((err: unknown) => {
+          if (httpCode(err) !== 404) throw err;
+          throw new Error(
+            `the API server does not serve ${plural} (${group}/${version}): install the CRDs first (kubectl apply --server-side -f deploy/crds/)`,
+            { cause: err },
+          );
+        }),
+      ),
+    );
     this.listed = true;
     this.options.engine.log.info(
       'controller started: watching backuprequests, restorerequests and backupschedules',
