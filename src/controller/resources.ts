@@ -5,24 +5,12 @@
 import { apiVersion } from '../../api/v1alpha1/common.ts';
 import { httpCode, mergePatch, type KubeClient } from '../kube/client.ts';
 import { customPath, eventPath } from '../kube/paths.ts';
-import { isNewer } from '../kube/types.ts';
+import { OwnWrites, type ObjectMeta } from '../kube/types.ts';
 
 export interface Resource {
   apiVersion: string;
   kind: string;
-  metadata: {
-    name: string;
-    namespace: string;
-    uid?: string;
-    resourceVersion?: string;
-    generation?: number;
-    creationTimestamp?: string;
-    deletionTimestamp?: string;
-    labels?: Record<string, string>;
-    annotations?: Record<string, string>;
-    finalizers?: string[];
-    ownerReferences?: { kind: string; name: string; uid: string }[];
-  };
+  metadata: ObjectMeta & { namespace: string };
   spec: unknown;
   status?: Record<string, unknown> & { state?: string };
 }
@@ -39,7 +27,7 @@ export class Resources {
    * What this process last wrote, until the cache shows it (or something newer): the next
    * conditional write starts from it instead of a GET or a stale cached version.
    */
-  private readonly written = new Map<string, Resource>();
+  private readonly written = new OwnWrites<Resource>();
 
   /**
    * Writes to one object, one after the other: a progress write still in flight would otherwise
@@ -79,20 +67,11 @@ export class Resources {
 
   /** The newest version known without a call (the cache or our own last write), if any. */
   private known(plural: string, namespace: string, name: string): Resource | undefined {
-    const key = `${plural}/${namespace}/${name}`;
-    const cached = this.cache(plural, namespace, name);
-    const ours = this.written.get(key);
-    if (ours === undefined) return cached;
-    if (cached !== undefined && !isNewer(ours.metadata.resourceVersion, cached.metadata.resourceVersion)) {
-      this.written.delete(key); // the cache has caught up with our write
-      return cached;
-    }
-    return ours;
+    return this.written.newest(`${plural}/${namespace}/${name}`, this.cache(plural, namespace, name));
   }
 
   private remember(plural: string, written: Resource): Resource {
-    this.written.set(`${plural}/${written.metadata.namespace}/${written.metadata.name}`, written);
-    return written;
+    return this.written.remember(`${plural}/${written.metadata.namespace}/${written.metadata.name}`, written);
   }
 
   private serially<T>(key: string, write: () => Promise<T>): Promise<T> {
@@ -200,7 +179,7 @@ export class Resources {
   /** Deletes exactly the object read (uid and resourceVersion preconditions); false if it changed. */
   async delete(plural: string, current: Resource): Promise<boolean> {
     const { namespace, name } = current.metadata;
-    this.written.delete(`${plural}/${namespace}/${name}`);
+    this.written.forget(`${plural}/${namespace}/${name}`);
     try {
       await this.kube.request('DELETE', customPath(plural, namespace, name), {
         body: {

@@ -8,7 +8,7 @@
 // slot taken twice.
 import { httpCode, type KubeClient } from '../kube/client.ts';
 import { leasePath } from '../kube/paths.ts';
-import { isNewer, microTime, type Lease } from '../kube/types.ts';
+import { microTime, OwnWrites, type Lease } from '../kube/types.ts';
 
 /** Labels that let a pool's Leases be read in one LIST (or watched). */
 export const poolLabel = 'backup.liferay.cloud/slot-pool';
@@ -52,7 +52,7 @@ export class ProjectSlots {
   private readonly prefix: string;
   private readonly cached: ((name: string) => Lease | undefined) | undefined;
   /** Leases this process wrote or read, until the informer shows them (or something newer). */
-  private readonly written = new Map<string, Lease>();
+  private readonly written = new OwnWrites<Lease>();
   /** Leases a take of this process is writing now: no other take of ours tries them meanwhile. */
   private readonly claimed = new Set<string>();
 
@@ -78,17 +78,11 @@ export class ProjectSlots {
 
   /** The newest of the informer's copy and our own last write of a Lease. */
   private known(name: string, cached: Lease | undefined): Lease | undefined {
-    const ours = this.written.get(name);
-    if (ours === undefined) return cached;
-    if (cached !== undefined && !isNewer(ours.metadata.resourceVersion, cached.metadata.resourceVersion)) {
-      this.written.delete(name);
-      return cached;
-    }
-    return ours;
+    return this.written.newest(name, cached);
   }
 
   private remember(lease: Lease): void {
-    this.written.set(lease.metadata.name, lease);
+    this.written.remember(lease.metadata.name, lease);
   }
 
   /** The pool's Leases by slot index: from the informer, else in one LIST (not a GET per slot). */

@@ -45,3 +45,31 @@ export function isNewer(a: string | undefined, b: string | undefined): boolean {
   if (a === undefined || b === undefined || !/^\d+$/.test(a) || !/^\d+$/.test(b)) return false;
   return BigInt(a) > BigInt(b);
 }
+
+/**
+ * What this process wrote (or read) of some objects, until an informer's cache shows that
+ * version or a newer one: `newest` answers the fresher of the two, so a conditional write starts
+ * from our own last write instead of a stale cached version (or a GET).
+ */
+export class OwnWrites<T extends { metadata: { resourceVersion?: string } }> {
+  readonly #objects = new Map<string, T>();
+
+  newest(key: string, cached: T | undefined): T | undefined {
+    const ours = this.#objects.get(key);
+    if (ours === undefined) return cached;
+    if (cached !== undefined && !isNewer(ours.metadata.resourceVersion, cached.metadata.resourceVersion)) {
+      this.#objects.delete(key); // the cache has caught up
+      return cached;
+    }
+    return ours;
+  }
+
+  remember(key: string, object: T): T {
+    this.#objects.set(key, object);
+    return object;
+  }
+
+  forget(key: string): void {
+    this.#objects.delete(key);
+  }
+}

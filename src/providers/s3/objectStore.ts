@@ -691,34 +691,44 @@ export class S3ObjectStore implements ObjectStore {
     };
   }
 
-  /** CreateMultipartUpload, the parts (`queueSize` at once), Complete; aborted on any failure. */
-  async #putMultipart(target: PutTarget, parts: PartReader): Promise<string> {
+  /**
+   * CreateMultipartUpload, `parts(uploadId)`, CompleteMultipartUpload; the ETag. Aborted on any
+   * failure, so nothing lingers: no parts, no visible object.
+   */
+  async #multipart(
+    target: { bucket: string; key: string },
+    create: { ContentType?: string | undefined; Metadata?: Record<string, string> | undefined },
+    parts: (uploadId: string) => Promise<CompletedPart[]>,
+  ): Promise<string> {
+    const { bucket, key } = target;
     const created = await this.client.send(
-      new CreateMultipartUploadCommand({
-        Bucket: target.bucket,
-        Key: target.key,
-        ContentType: target.contentType,
-      }),
+      new CreateMultipartUploadCommand({ Bucket: bucket, Key: key, ...create }),
     );
     const uploadId = created.UploadId ?? '';
     try {
-      const uploaded = await this.#uploadParts(target, uploadId, parts);
+      const uploaded = await parts(uploadId);
       const done = await this.client.send(
         new CompleteMultipartUploadCommand({
-          Bucket: target.bucket,
-          Key: target.key,
+          Bucket: bucket,
+          Key: key,
           UploadId: uploadId,
           MultipartUpload: { Parts: uploaded },
         }),
       );
       return unquote(done.ETag);
     } catch (err) {
-      // nothing lingers: no parts, no visible object
       await this.client
-        .send(new AbortMultipartUploadCommand({ Bucket: target.bucket, Key: target.key, UploadId: uploadId }))
+        .send(new AbortMultipartUploadCommand({ Bucket: bucket, Key: key, UploadId: uploadId }))
         .catch(() => undefined);
       throw err;
     }
+  }
+
+  /** A streamed upload in parts, `queueSize` at once. */
+  #putMultipart(target: PutTarget, parts: PartReader): Promise<string> {
+    return this.#multipart(target, { ContentType: target.contentType }, (uploadId) =>
+      this.#uploadParts(target, uploadId, parts),
+    );
   }
 
   /** Reads and uploads the parts, `queueSize` in flight; every part settles before it returns. */
@@ -870,48 +880,32 @@ export class S3ObjectStore implements ObjectStore {
     // shrunk since the caller listed it: one request does
     if (size <= this.#copyThreshold) return this.#singleCopy(at, size);
     const partSize = this.#partSizeFor(size);
-    const created = await this.client.send(
-      new CreateMultipartUploadCommand({
-        Bucket: at.dstBucket,
-        Key: at.dstKey,
-        ContentType: source.ContentType,
-        Metadata: source.Metadata,
-      }),
-    );
-    const uploadId = created.UploadId;
-    try {
-      const tasks = Array.from({ length: Math.ceil(size / partSize) }, (_, i) => async () => {
-        const start = i * partSize;
-        const end = Math.min(size, start + partSize) - 1;
-        const part = await this.client.send(
-          new UploadPartCopyCommand({
-            Bucket: at.dstBucket,
-            Key: at.dstKey,
-            UploadId: uploadId,
-            PartNumber: i + 1,
-            CopySource: copySource(at.srcBucket, at.srcKey),
-            CopySourceRange: `bytes=${start}-${end}`,
-            CopySourceIfMatch: source.ETag,
-          }),
-        );
-        return { ETag: part.CopyPartResult?.ETag, PartNumber: i + 1 } satisfies CompletedPart;
-      });
-      const parts = await runLimited(tasks, this.#queueSize);
-      const done = await this.client.send(
-        new CompleteMultipartUploadCommand({
-          Bucket: at.dstBucket,
-          Key: at.dstKey,
-          UploadId: uploadId,
-          MultipartUpload: { Parts: parts },
+    const parts = (uploadId: string): Promise<CompletedPart[]> =>
+      runLimited(
+        Array.from({ length: Math.ceil(size / partSize) }, (_, i) => async () => {
+          const start = i * partSize;
+          const end = Math.min(size, start + partSize) - 1;
+          const part = await this.client.send(
+            new UploadPartCopyCommand({
+              Bucket: at.dstBucket,
+              Key: at.dstKey,
+              UploadId: uploadId,
+              PartNumber: i + 1,
+              CopySource: copySource(at.srcBucket, at.srcKey),
+              CopySourceRange: `bytes=${start}-${end}`,
+              CopySourceIfMatch: source.ETag,
+            }),
+          );
+          return { ETag: part.CopyPartResult?.ETag, PartNumber: i + 1 } satisfies CompletedPart;
         }),
+        this.#queueSize,
       );
-      return { key: at.dstKey, size, etag: unquote(done.ETag), lastModified: new Date(), sha256: undefined };
-    } catch (err) {
-      await this.client
-        .send(new AbortMultipartUploadCommand({ Bucket: at.dstBucket, Key: at.dstKey, UploadId: uploadId }))
-        .catch(() => undefined);
-      throw err;
-    }
+    const etag = await this.#multipart(
+      { bucket: at.dstBucket, key: at.dstKey },
+      { ContentType: source.ContentType, Metadata: source.Metadata },
+      parts,
+    );
+    return { key: at.dstKey, size, etag, lastModified: new Date(), sha256: undefined };
   }
 }
 
