@@ -345,7 +345,7 @@ export class BackupReconciler {
       observedGeneration: generation,
       conditions: [readyCondition('False', 'InProgress', 'backup running', generation)],
     }));
-    await this.resources.event(
+    this.resources.event(
       resource,
       'Normal',
       resumed ? 'Resumed' : 'Started',
@@ -398,7 +398,7 @@ export class BackupReconciler {
       );
       reportBackup(this.metrics, request.spec.projectId, result);
       if (written) reportFinished(this.metrics, 'backup', written);
-      await this.resources.event(
+      this.resources.event(
         resource,
         'Normal',
         'Completed',

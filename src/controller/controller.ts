@@ -45,7 +45,7 @@ export class Controller {
   private readonly informers = new Map<string, Informer<Resource>>();
   private readonly leases: Informer<Lease>;
   private readonly options: ControllerOptions;
-  /** Waits for the backups running beside the queue. */
+  /** Waits for the backups running beside the queue, then for their Events. */
   private readonly settleRuns: () => Promise<void>;
   private stopped = false;
   private listed = false;
@@ -100,7 +100,10 @@ export class Controller {
         });
       },
     });
-    this.settleRuns = () => backups.settle();
+    this.settleRuns = async () => {
+      await backups.settle();
+      await resources.flushEvents();
+    };
     const restores = new RestoreReconciler(resources, options.engine, {
       ...settings,
       ...executor,

@@ -3,12 +3,16 @@
 // removed); archival to the catalog once it finished, retried while the catalog is down (the
 // run itself never waits for the catalog); and removal from the API server once archived and
 // its time-to-live has passed, so etcd holds active work and the catalog holds history.
+//
+// Which finished requests are archived is kept in memory, not written to the request: archival
+// is idempotent (a row already final is left as it is, at the cost of one catalog read), so a
+// controller that restarts simply archives the finished requests it lists again, and a request
+// costs no API write for it.
 import { isCatalogOutage } from '../engine/history.ts';
 import type { Logger } from '../observability/logger.ts';
 import { terminalStates, type Resource, type Resources } from './resources.ts';
 
 export const finalizer = 'backup.liferay.cloud/finalizer';
-export const archivedAnnotation = 'backup.liferay.cloud/archived-at';
 
 export type Requeue = { requeueAfterMs: number } | undefined;
 
@@ -31,16 +35,14 @@ export interface LifecycleOptions {
   onBacklog?: (pending: number, oldestMs: number | undefined) => void;
 }
 
-export function isArchived(resource: Resource): boolean {
-  return resource.metadata.annotations?.[archivedAnnotation] !== undefined;
-}
-
 export class Lifecycle {
   private readonly resources: Resources;
   private readonly kind: KindLifecycle;
   private readonly options: LifecycleOptions;
   /** Finished requests whose archival failed, by namespace/name, with when they finished. */
   private readonly backlog = new Map<string, number>();
+  /** The uids of the finished requests this process archived (until they are removed). */
+  private readonly archived = new Set<string>();
 
   constructor(resources: Resources, kind: KindLifecycle, options: LifecycleOptions) {
     this.resources = resources;
@@ -73,11 +75,11 @@ export class Lifecycle {
     if (!finalizers.includes(finalizer)) return undefined;
     const ref = `${resource.metadata.namespace}/${resource.metadata.name}`;
     try {
-      if (!isArchived(resource)) await this.kind.archive(resource);
+      if (!this.isArchived(resource)) await this.kind.archive(resource);
       await this.kind.onDelete?.(resource);
     } catch (err) {
       const message = err instanceof Error ? err.message : String(err);
-      await this.resources.event(resource, 'Warning', 'DeletionBlocked', `deletion waits: ${message}`);
+      this.resources.event(resource, 'Warning', 'DeletionBlocked', `deletion waits: ${message}`);
       if (!isCatalogOutage(err)) throw err;
       this.options.log.warn(`${this.kind.plural} ${ref}: deletion waits for the catalog: ${message}`);
       return { requeueAfterMs: this.options.retryMs ?? 10_000 };
@@ -87,6 +89,7 @@ export class Lifecycle {
     const left = finalizers.filter((f) => f !== finalizer);
     if (!(await this.resources.patchMetadata(this.kind.plural, resource, { finalizers: left })))
       return { requeueAfterMs: 0 };
+    this.forget(resource);
     this.options.log.info(`${this.kind.plural} ${ref} deleted`);
     return undefined;
   }
@@ -94,7 +97,7 @@ export class Lifecycle {
   /** A finished request: archive it, then remove it once its time-to-live has passed. */
   async finished(resource: Resource, now = Date.now()): Promise<Requeue> {
     const ref = `${resource.metadata.namespace}/${resource.metadata.name}`;
-    if (!isArchived(resource)) {
+    if (!this.isArchived(resource)) {
       try {
         await this.kind.archive(resource);
       } catch (err) {
@@ -108,14 +111,7 @@ export class Lifecycle {
       }
       this.backlog.delete(ref);
       this.report(now);
-      const annotations = {
-        ...resource.metadata.annotations,
-        [archivedAnnotation]: new Date(now).toISOString(),
-      };
-      // the update event brings the request back here for its time-to-live
-      if (!(await this.resources.patchMetadata(this.kind.plural, resource, { annotations })))
-        return { requeueAfterMs: 0 };
-      return undefined;
+      this.markArchived(resource);
     }
     const expires = (this.finishedAt(resource) ?? now) + this.options.ttlMs;
     if (now < expires) return { requeueAfterMs: expires - now };
@@ -127,7 +123,7 @@ export class Lifecycle {
    * (housekeeping keeps the stored backup whatever the deletionPolicy). False when it changed.
    */
   async expire(resource: Resource): Promise<boolean> {
-    if (!isArchived(resource) || !terminalStates.has(resource.status?.state ?? '')) return false;
+    if (!this.isArchived(resource) || !terminalStates.has(resource.status?.state ?? '')) return false;
     const finalizers = resource.metadata.finalizers ?? [];
     let current: Resource | undefined = resource;
     if (finalizers.includes(finalizer)) {
@@ -140,13 +136,30 @@ export class Lifecycle {
         resource.metadata.name,
       );
     }
-    if (current === undefined) return true;
+    if (current === undefined) {
+      this.forget(resource);
+      return true;
+    }
     const deleted = await this.resources.delete(this.kind.plural, current);
+    if (deleted) this.forget(resource);
     if (deleted)
       this.options.log.info(
         `${this.kind.plural} ${current.metadata.namespace}/${current.metadata.name} removed: archived in the catalog and past its time-to-live`,
       );
     return deleted;
+  }
+
+  /** Whether this process archived the request (a restarted one archives it again). */
+  isArchived(resource: Resource): boolean {
+    return resource.metadata.uid !== undefined && this.archived.has(resource.metadata.uid);
+  }
+
+  private markArchived(resource: Resource): void {
+    if (resource.metadata.uid !== undefined) this.archived.add(resource.metadata.uid);
+  }
+
+  private forget(resource: Resource): void {
+    if (resource.metadata.uid !== undefined) this.archived.delete(resource.metadata.uid);
   }
 
   private finishedAt(resource: Resource): number | undefined {

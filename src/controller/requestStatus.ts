@@ -60,7 +60,7 @@ export async function markFailed(
     observedGeneration: generation,
     conditions: [readyCondition('False', reason, message, generation)],
   }));
-  await resources.event(resource, 'Warning', reason, message);
+  resources.event(resource, 'Warning', reason, message);
   return reason;
 }
 

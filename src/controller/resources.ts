@@ -2,9 +2,9 @@
 // is one), write its status without ever moving a terminal state back (merge patches made
 // conditional by the resourceVersion last seen; a conflict re-reads and retries), and record
 // Kubernetes Events. The only file that writes lc2-backup's own kinds.
-import { apiVersion } from '../../api/v1alpha1/common.ts';
 import { httpCode, mergePatch, type KubeClient } from '../kube/client.ts';
-import { customPath, eventPath } from '../kube/paths.ts';
+import { customPath } from '../kube/paths.ts';
+import { EventRecorder } from './events.ts';
 import { OwnWrites, type ObjectMeta } from '../kube/types.ts';
 
 export interface Resource {
@@ -38,6 +38,8 @@ export class Resources {
   /** Removes secrets from what is written (status messages, Events); identity by default. */
   private readonly scrub: (text: string) => string;
 
+  private readonly events: EventRecorder;
+
   constructor(
     kube: KubeClient,
     scrub: (text: string) => string = (text) => text,
@@ -46,6 +48,7 @@ export class Resources {
     this.kube = kube;
     this.scrub = scrub;
     this.cache = cache;
+    this.events = new EventRecorder(kube);
   }
 
   /** A status with its messages (and its conditions' messages) scrubbed of secrets. */
@@ -193,31 +196,16 @@ export class Resources {
     }
   }
 
-  /** Records an Event on the resource; an Event that cannot be written is not worth failing for. */
-  async event(
-    resource: Resource,
-    type: 'Normal' | 'Warning',
-    reason: string,
-    message: string,
-  ): Promise<void> {
-    const now = new Date().toISOString();
-    const { namespace, name, uid } = resource.metadata;
-    await this.kube
-      .request('POST', eventPath(namespace), {
-        body: {
-          apiVersion: 'v1',
-          kind: 'Event',
-          metadata: { generateName: `${name}.`, namespace },
-          involvedObject: { apiVersion, kind: resource.kind, name, namespace, uid },
-          type,
-          reason,
-          message: this.scrub(message).slice(0, 1000),
-          source: { component: 'lc2-backup-controller' },
-          firstTimestamp: now,
-          lastTimestamp: now,
-          count: 1,
-        },
-      })
-      .catch(() => undefined);
+  /**
+   * Records an Event on the resource, in the background (see events.ts): returns at once; an
+   * Event that cannot be written is not worth failing for.
+   */
+  event(resource: Resource, type: 'Normal' | 'Warning', reason: string, message: string): void {
+    this.events.record(resource, type, reason, this.scrub(message));
+  }
+
+  /** Waits until the Events recorded so far are posted (before the process exits). */
+  flushEvents(): Promise<void> {
+    return this.events.flush();
   }
 }

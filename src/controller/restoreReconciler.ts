@@ -137,7 +137,7 @@ export class RestoreReconciler {
       observedGeneration: ref.generation,
       conditions: [readyCondition('False', 'InProgress', 'restore running', ref.generation)],
     }));
-    await this.resources.event(resource, 'Normal', 'Started', 'restore started');
+    this.resources.event(resource, 'Normal', 'Started', 'restore started');
     if (this.executor) await this.runAsJob(resource, this.executor);
     else await this.execute(resource, request, started);
   }
@@ -168,7 +168,7 @@ export class RestoreReconciler {
         succeededStatus(result, started, ref.generation),
       );
       if (written) reportFinished(this.metrics, 'restore', written);
-      await this.resources.event(
+      this.resources.event(
         resource,
         'Normal',
         'Completed',

@@ -182,7 +182,7 @@ export class ScheduleReconciler {
       await this.setStatus(resource, {
         conditions: [readyCondition('False', reason, message, resource.metadata.generation)],
       });
-      await this.resources.event(resource, 'Warning', reason, message);
+      this.resources.event(resource, 'Warning', reason, message);
       return undefined;
     }
     const cronJob = await this.ensureCronJob(resource, schedule);
@@ -267,7 +267,7 @@ export class ScheduleReconciler {
     if (current === undefined) {
       const created = await this.kube.request<CronJob>('POST', cronJobPath(namespace), { body });
       this.log.info(`created CronJob ${namespace}/${cronName} for BackupSchedule ${name}`);
-      await this.resources.event(
+      this.resources.event(
         resource,
         'Normal',
         'CronJobCreated',
@@ -290,7 +290,7 @@ export class ScheduleReconciler {
       },
     });
     this.log.info(`updated CronJob ${namespace}/${cronName} for BackupSchedule ${name}`);
-    await this.resources.event(
+    this.resources.event(
       resource,
       'Normal',
       'CronJobUpdated',

@@ -5,8 +5,9 @@ import type { Config } from '../config/config.ts';
 import { resolveSecret } from '../config/config.ts';
 import { projectOf } from '../config/policy.ts';
 import { ValidationError } from '../errors/index.ts';
-import { awsCredentials } from '../providers/aws/credentials.ts';
-import { RdsSnapshots } from '../providers/aws/rds.ts';
+import type { RdsSnapshots } from '../providers/aws/rds.ts';
+import { LazySnapshots } from '../providers/lazy.ts';
+import { rdsName } from '../providers/names.ts';
 import type { PgConnection } from '../components/postgres/postgres.ts';
 import type { DatabaseSnapshots } from '../providers/types.ts';
 import { withSpan } from '../observability/tracing.ts';
@@ -77,26 +78,35 @@ export class SnapshotRegistry implements SnapshotProviders {
           }
         : undefined;
     const useChain = keys === undefined && aws.roleArn === undefined;
-    return new RdsSnapshots({
-      projectId,
-      region: aws.region,
-      endpoint: aws.endpoints.rds,
-      credentials: useChain
-        ? undefined
-        : awsCredentials({
-            region: aws.region,
-            keys,
-            roleArn: aws.roleArn,
-            externalId: aws.externalId,
-            stsEndpoint: aws.endpoints.sts,
-            sessionName: `lc2-backup-${projectId}`,
-            what: path,
-          }),
-      restore: aws.restore,
-      waitTimeoutMs: aws.waitTimeoutMinutes * 60_000,
-      pollDelayMs: this.tuning.pollDelayMs,
-      configPath: path,
-    });
+    const pollDelayMs = this.tuning.pollDelayMs;
+    // the AWS SDK is loaded when the project's snapshots are first used
+    const open = async (): Promise<RdsSnapshots> => {
+      const [{ RdsSnapshots }, { awsCredentials }] = await Promise.all([
+        import('../providers/aws/rds.ts'),
+        import('../providers/aws/credentials.ts'),
+      ]);
+      return new RdsSnapshots({
+        projectId,
+        region: aws.region,
+        endpoint: aws.endpoints.rds,
+        credentials: useChain
+          ? undefined
+          : awsCredentials({
+              region: aws.region,
+              keys,
+              roleArn: aws.roleArn,
+              externalId: aws.externalId,
+              stsEndpoint: aws.endpoints.sts,
+              sessionName: `lc2-backup-${projectId}`,
+              what: path,
+            }),
+        restore: aws.restore,
+        waitTimeoutMs: aws.waitTimeoutMinutes * 60_000,
+        pollDelayMs,
+        configPath: path,
+      });
+    };
+    return new LazySnapshots(rdsName(aws.region, aws.endpoints.rds), open);
   }
 }
 

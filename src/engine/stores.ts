@@ -3,7 +3,8 @@
 import type { Config, StoreConfig } from '../config/config.ts';
 import { resolveSecret } from '../config/config.ts';
 import { FileObjectStore } from '../providers/local/fileObjectStore.ts';
-import { awsS3Store } from '../providers/aws/s3.ts';
+import { LazyObjectStore } from '../providers/lazy.ts';
+import { s3StoreName } from '../providers/names.ts';
 import type { ObjectStore } from '../providers/types.ts';
 import { withRetry, type RetryOptions } from '../storage/retry.ts';
 
@@ -39,7 +40,7 @@ function openStore(name: string, cfg: StoreConfig, engine: Config['engine']): Ob
           secretAccessKey: resolveSecret(cfg.secretAccessKey, `stores.${name}.secretAccessKey`),
         }
       : undefined;
-  return awsS3Store({
+  const options = {
     storeName: name,
     endpoint: cfg.endpoint,
     region: cfg.region,
@@ -51,5 +52,8 @@ function openStore(name: string, cfg: StoreConfig, engine: Config['engine']): Ob
     checksums: cfg.checksums,
     multipartCopyThreshold: engine.multipartCopyThreshold,
     concurrency: engine.concurrency,
-  });
+  };
+  // the AWS SDK is loaded when the store is first used
+  const open = async (): Promise<ObjectStore> => (await import('../providers/aws/s3.ts')).awsS3Store(options);
+  return new LazyObjectStore(s3StoreName(cfg.region, cfg.endpoint), open);
 }

@@ -10,6 +10,17 @@ export interface KubeObject {
   metadata: { name: string; namespace?: string; resourceVersion?: string };
 }
 
+/**
+ * Drops `metadata.managedFields` (server-side apply's bookkeeping, often the larger half of an
+ * object): nothing here reads them, and a cache of thousands of objects should not keep them.
+ * As client-go's informers do with their strip-managed-fields transform.
+ */
+export function withoutManagedFields<T extends KubeObject>(object: T): T {
+  const metadata = object.metadata as { managedFields?: unknown };
+  if (metadata.managedFields !== undefined) delete metadata.managedFields;
+  return object;
+}
+
 export interface InformerHandlers<T> {
   onAdd?: (object: T) => void;
   onUpdate?: (object: T, previous: T) => void;
@@ -107,6 +118,7 @@ export class Informer<T extends KubeObject> {
   }
 
   private apply(key: string, item: T): void {
+    withoutManagedFields(item);
     const old = this.#cache.get(key);
     this.#cache.set(key, item);
     if (old === undefined) this.#handlers.onAdd?.(item);

@@ -1,5 +1,5 @@
 // The few fields of built-in kinds lc2-backup reads or writes (not the whole of each schema).
-import type { KubeObject } from './informer.ts';
+import { withoutManagedFields, type KubeObject } from './informer.ts';
 
 export interface ObjectMeta {
   name: string;
@@ -65,7 +65,7 @@ export class OwnWrites<T extends { metadata: { resourceVersion?: string } }> {
   }
 
   remember(key: string, object: T): T {
-    this.#objects.set(key, object);
+    this.#objects.set(key, withoutManagedFields(object as T & KubeObject));
     return object;
   }
 

@@ -98,7 +98,7 @@ describe('startTracing with an endpoint', () => {
   it('exports spans over OTLP/HTTP: names, nesting across awaits, service name, errors scrubbed', async () => {
     const scrubber = new SecretScrubber();
     scrubber.add('hunter2-canary');
-    tracing = startTracing({
+    tracing = await startTracing({
       endpoint: base,
       serviceName: 'lc2-backup-test',
       env: {},
@@ -122,7 +122,7 @@ describe('startTracing with an endpoint', () => {
   });
 
   it('reads OTEL_EXPORTER_OTLP_ENDPOINT when no endpoint is configured', async () => {
-    tracing = startTracing({ env: { OTEL_EXPORTER_OTLP_ENDPOINT: `${base}/` } });
+    tracing = await startTracing({ env: { OTEL_EXPORTER_OTLP_ENDPOINT: `${base}/` } });
     expect(tracing.url).toBe(`${base}/v1/traces`);
     await withSpan('from-env', {}, () => 1);
     await tracing.flush();
@@ -130,15 +130,15 @@ describe('startTracing with an endpoint', () => {
     expect(attr(received[0]?.body.resourceSpans[0]?.resource.attributes, 'service.name')).toBe('lc2-backup');
   });
 
-  it('refuses a second start while one is running', () => {
-    tracing = startTracing({ endpoint: base, env: {} });
-    expect(() => startTracing({ endpoint: base, env: {} })).toThrow('tracing: already started');
+  it('refuses a second start while one is running', async () => {
+    tracing = await startTracing({ endpoint: base, env: {} });
+    await expect(startTracing({ endpoint: base, env: {} })).rejects.toThrow('tracing: already started');
   });
 });
 
 describe('startTracing without an endpoint', () => {
   it('is a no-op: spans run, nothing is sent', async () => {
-    tracing = startTracing({ env: {} });
+    tracing = await startTracing({ env: {} });
     expect(tracing).toMatchObject({ enabled: false, url: undefined });
     expect(await withSpan('quiet', {}, () => 42)).toBe(42);
     await expect(

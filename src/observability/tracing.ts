@@ -15,10 +15,6 @@ import {
   type ContextManager,
   type Span,
 } from '@opentelemetry/api';
-import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
-// a dependency of @opentelemetry/sdk-trace (same release); TracerProvider takes its Resource
-import { resourceFromAttributes } from '@opentelemetry/resources';
-import { BatchSpanProcessor, TracerProvider } from '@opentelemetry/sdk-trace';
 
 /** The tracer every lc2-backup span comes from. */
 export const tracerName = 'lc2-backup';
@@ -133,13 +129,31 @@ const disabled: Tracing = {
 
 /**
  * Registers a tracer provider exporting to the configured endpoint; without one, returns a
- * disabled Tracing and registers nothing (spans stay no-ops). Once per process at a time.
+ * disabled Tracing and registers nothing (spans stay no-ops). Once per process at a time. The
+ * SDK and the exporter (~600 modules) are loaded only when tracing is on.
  */
-export function startTracing(options: TracingOptions = {}): Tracing {
+export async function startTracing(options: TracingOptions = {}): Promise<Tracing> {
   const url = tracesUrl(options.endpoint, options.env ?? process.env);
   scrubText = options.scrub ?? identity;
   if (url === undefined) return disabled;
   if (started) throw new Error('tracing: already started; call shutdown() on the running Tracing first');
+  started = true;
+  try {
+    return await register(url, options);
+  } catch (err) {
+    started = false;
+    throw err;
+  }
+}
+
+async function register(url: string, options: TracingOptions): Promise<Tracing> {
+  const [{ OTLPTraceExporter }, { resourceFromAttributes }, { BatchSpanProcessor, TracerProvider }] =
+    await Promise.all([
+      import('@opentelemetry/exporter-trace-otlp-http'),
+      // a dependency of @opentelemetry/sdk-trace (same release); TracerProvider takes its Resource
+      import('@opentelemetry/resources'),
+      import('@opentelemetry/sdk-trace'),
+    ]);
   const exporter = new OTLPTraceExporter({ url });
   const provider = new TracerProvider({
     resource: resourceFromAttributes({
@@ -153,7 +167,6 @@ export function startTracing(options: TracingOptions = {}): Tracing {
   const contextManager = new AsyncLocalStorageContextManager();
   context.setGlobalContextManager(contextManager);
   trace.setGlobalTracerProvider(provider);
-  started = true;
   return {
     enabled: true,
     url,

@@ -8,10 +8,10 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { CoreV1Api, CustomObjectsApi } from '@kubernetes/client-node';
+import { CustomObjectsApi } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openCatalog } from '../../src/catalog/catalog.ts';
-import { installCrds, kubeConfig, testbed, useBucket, useNamespace } from '../env/fixtures.ts';
+import { eventsWith, installCrds, kubeConfig, testbed, useBucket, useNamespace } from '../env/fixtures.ts';
 import { appConfig, useApp } from '../integration/engine/harness.ts';
 
 const canary = 'Canary-Pa55word-7f3b9e1c';
@@ -201,7 +201,11 @@ describe('the controller process, observed', () => {
     expect(statuses.map((s) => s.state)).toEqual(['Failed', 'Failed']);
     expect(String(statuses[0]?.message)).toMatch(/password authentication failed|pg_dump/);
     expect(String(statuses[1]?.message)).toMatch(/signature|SignatureDoesNotMatch|access/i);
-    const events = await kc.makeApiClient(CoreV1Api).listNamespacedEvent({ namespace: ns.name });
+    // the Warning Events of both failures (posted in the background, so waited for)
+    const events = await eventsWith(
+      ns.name,
+      statuses.map((s) => String(s.reason)),
+    );
     const requests: unknown = await custom.listNamespacedCustomObject({
       group: 'backup.liferay.cloud',
       version: 'v1alpha1',
@@ -216,7 +220,7 @@ describe('the controller process, observed', () => {
     const places = {
       stdout,
       stderr,
-      events: JSON.stringify(events.items),
+      events: JSON.stringify(events),
       requests: JSON.stringify(requests),
       catalog: JSON.stringify(rows),
     };

@@ -10,7 +10,7 @@ import {
   S3Client,
   type CreateBucketCommandInput,
 } from '@aws-sdk/client-s3';
-import { CoreV1Api, KubeConfig } from '@kubernetes/client-node';
+import { CoreV1Api, KubeConfig, type CoreV1Event } from '@kubernetes/client-node';
 import { KubeClient } from '../../src/kube/client.ts';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { parse as parseYaml } from 'yaml';
@@ -152,6 +152,33 @@ export async function installCrds(): Promise<void> {
       if (i > 100) throw new Error(`CRD ${body.metadata.name} not Established after 10 s`);
       await sleep(100);
     }
+  }
+}
+
+/**
+ * The Events in a namespace (of one object, when `name` is given) once every reason in `reasons`
+ * is among them: the controller posts Events in the background, so they can follow the status
+ * they report by a moment. Fails after `timeoutMs`, naming the reasons seen.
+ */
+export async function eventsWith(
+  namespace: string,
+  reasons: string[],
+  options: { name?: string; timeoutMs?: number } = {},
+): Promise<CoreV1Event[]> {
+  const api = kubeConfig().makeApiClient(CoreV1Api);
+  const deadline = Date.now() + (options.timeoutMs ?? 15_000);
+  for (;;) {
+    const list = await api.listNamespacedEvent({
+      namespace,
+      ...(options.name === undefined ? {} : { fieldSelector: `involvedObject.name=${options.name}` }),
+    });
+    const seen = new Set(list.items.map((e) => e.reason));
+    if (reasons.every((r) => seen.has(r))) return list.items;
+    if (Date.now() > deadline)
+      throw new Error(
+        `Events ${reasons.join(', ')} not all posted in ${namespace}; seen: ${[...seen].join(', ')}`,
+      );
+    await sleep(100);
   }
 }
 

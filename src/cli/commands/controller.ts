@@ -105,7 +105,7 @@ export async function controllerCommand(
   registerConfigSecrets(scrubber, config);
   const log = createPinoLogger({ scrubber, base: { component: 'controller' } });
   const metrics = createMetrics({ projects: Object.keys(config.projects) });
-  const tracing = startTracing({
+  const tracing = await startTracing({
     serviceName: 'lc2-backup-controller',
     serviceVersion: toolVersion,
     scrub: (t) => scrubber.scrub(t),

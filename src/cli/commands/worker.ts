@@ -116,6 +116,7 @@ export async function workCommand(
     process.stderr.write(`lc2-backup worker: ${ref} is ${state}\n`);
     return state === 'Succeeded' || state === 'Failed' ? exitCodes.ok : exitCodes.failure;
   } finally {
+    await resources.flushEvents();
     kube.close();
     await session.close();
   }

@@ -24,6 +24,7 @@ import {
 } from '../types.ts';
 import type { CredentialProvider } from './credentials.ts';
 import { waitUntilReady } from './wait.ts';
+import { rdsName } from '../names.ts';
 
 const GiB = 1024 ** 3;
 
@@ -139,8 +140,7 @@ export class RdsSnapshots implements DatabaseSnapshots {
   constructor(options: RdsSnapshotsOptions) {
     this.#o = options;
     this.#config = options.configPath ?? `projects.${options.projectId}.aws`;
-    this.name =
-      options.endpoint === undefined ? `rds://${options.region}` : `rds://${new URL(options.endpoint).host}`;
+    this.name = rdsName(options.region, options.endpoint);
     this.client = new RDSClient({
       region: options.region,
       ...(options.endpoint === undefined ? {} : { endpoint: options.endpoint }),

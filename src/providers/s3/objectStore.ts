@@ -47,6 +47,7 @@ import {
   ValidationError,
 } from '../../errors/index.ts';
 import type { CopyOptions, ListPage, ObjectInfo, ObjectStore, PutOptions } from '../types.ts';
+import { s3StoreName } from '../names.ts';
 import { header, LeanS3, s3Error, xmlValue, type LeanResponse } from './lean.ts';
 
 const MiB = 1024 * 1024;
@@ -174,16 +175,6 @@ function mapError(err: unknown, action: string, where: string): Error {
     ? 'check that the credentials may access this bucket'
     : 'check the endpoint, region and bucket settings';
   return new Error(`${action} ${where} failed: ${code}: ${e.message}; ${hint}`, { cause: err });
-}
-
-function endpointHost(endpoint: string): string {
-  const url = URL.parse(endpoint);
-  if (url === null || (url.protocol !== 'http:' && url.protocol !== 'https:') || url.host === '') {
-    throw new ValidationError(
-      `S3 endpoint "${endpoint}" is not an http(s) URL; write it with its scheme, e.g. http://127.0.0.1:9000`,
-    );
-  }
-  return url.host;
 }
 
 /** The HTTP handler: a keep-alive pool sized to the copy concurrency, and socket timeouts. */
@@ -382,10 +373,7 @@ export class S3ObjectStore implements ObjectStore {
       );
     }
     // the display name never carries credentials, even when the endpoint URL has userinfo
-    this.name =
-      options.endpoint === undefined
-        ? `s3://s3.${options.region}.amazonaws.com`
-        : `s3://${endpointHost(options.endpoint)}`;
+    this.name = s3StoreName(options.region, options.endpoint);
     this.client = new S3Client({
       region: options.region,
       ...(options.endpoint === undefined ? {} : { endpoint: options.endpoint }),

@@ -20,6 +20,7 @@ import { SnapshotRegistry } from '../../../src/engine/databases.ts';
 import { runRestore } from '../../../src/engine/restore/restore.ts';
 import { StoreRegistry } from '../../../src/engine/stores.ts';
 import type { RdsSnapshots } from '../../../src/providers/aws/rds.ts';
+import type { LazySnapshots } from '../../../src/providers/lazy.ts';
 import { verifyBackup } from '../../../src/engine/verify/verify.ts';
 import { NotFoundError, PolicyError, ValidationError } from '../../../src/errors/index.ts';
 import { testbed, uniqueName } from '../../env/fixtures.ts';
@@ -267,7 +268,7 @@ describe('engine on the aws provider (RDS on moto, S3 on MinIO)', () => {
         externalId: 'retail-7f3a',
       }),
     );
-    const provider = roleCtx.snapshots?.get('retail') as RdsSnapshots;
+    const provider = await (roleCtx.snapshots?.get('retail') as LazySnapshots<RdsSnapshots>).load();
     expect((await provider.describeInstance(instance)).status).toBe('available');
     // moto's STS handed out temporary credentials; the configured keys only signed AssumeRole
     const identity = await provider.client.config.credentials();

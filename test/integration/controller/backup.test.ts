@@ -2,11 +2,11 @@
 // example's status fields filled (local provider: PostgreSQL + MinIO), a request naming another
 // project's bucket fails Forbidden, and a request left InProgress by a crashed controller is
 // resumed by the next one.
-import { CoreV1Api, CustomObjectsApi, PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
+import { CustomObjectsApi, PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Controller } from '../../../src/controller/controller.ts';
-import { installCrds, kubeClient, kubeConfig, useNamespace } from '../../env/fixtures.ts';
+import { eventsWith, installCrds, kubeClient, kubeConfig, useNamespace } from '../../env/fixtures.ts';
 import { dropDatabase, dumpText, useApp } from '../engine/harness.ts';
 
 const app = useApp({ objects: 10 });
@@ -108,11 +108,10 @@ describe('BackupRequest through the controller', () => {
       startTime: '2025-04-01T09:00:00Z',
       backupId: 'retail-prd-backup-20250401-090000',
     });
-    const events = await kc.makeApiClient(CoreV1Api).listNamespacedEvent({
-      namespace: ns.name,
-      fieldSelector: 'involvedObject.name=retail-prd-backup-20250401-090000',
+    const events = await eventsWith(ns.name, ['Resumed', 'Completed'], {
+      name: 'retail-prd-backup-20250401-090000',
     });
-    expect(events.items.map((e) => e.reason)).toEqual(expect.arrayContaining(['Resumed', 'Completed']));
+    expect(events.map((e) => e.reason)).toEqual(expect.arrayContaining(['Resumed', 'Completed']));
     expect(await app.catalog.listBackups({ projectId: 'retail' })).toHaveLength(1);
   });
 

@@ -14,7 +14,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openCatalog, type Catalog } from '../../../src/catalog/catalog.ts';
 import { Controller } from '../../../src/controller/controller.ts';
 import { LeaderElector } from '../../../src/controller/leader.ts';
-import { archivedAnnotation, finalizer } from '../../../src/controller/lifecycle.ts';
+import { finalizer } from '../../../src/controller/lifecycle.ts';
 import { microTime } from '../../../src/kube/types.ts';
 import { lineLogger } from '../../../src/observability/logger.ts';
 import {
@@ -112,6 +112,8 @@ async function until<T>(what: string, probe: () => Promise<T | undefined>, timeo
 
 let proxy: Cuttable;
 let catalog: Catalog;
+/** The same catalog, not through the proxy: what the test reads while the controller's is cut. */
+let history: Catalog;
 let controller: Controller | undefined;
 
 function startController(ttl: string, globalConcurrency = 10, projectConcurrency = 2): Promise<void> {
@@ -145,11 +147,14 @@ beforeAll(async () => {
   await proxy.open();
   const url = `postgresql://${postgres.user}@127.0.0.1:${proxy.port}/${catalogDb.name}`;
   catalog = await openCatalog(url, { pool: { password: postgres.password, connectionTimeoutMillis: 1000 } });
+  const direct = `postgresql://${postgres.user}@${postgres.host}:${postgres.port}/${catalogDb.name}`;
+  history = await openCatalog(direct, { pool: { password: postgres.password } });
 });
 afterAll(async () => {
   await controller?.stop();
   await proxy.cut();
   await catalog.close().catch(() => undefined);
+  await history.close().catch(() => undefined);
 });
 
 describe('a request around its run', () => {
@@ -168,9 +173,11 @@ describe('a request around its run', () => {
       });
     }
     for (const name of ['retail-prd-backup-20250601-010000', 'retail-prd-backup-20250601-020000']) {
-      const done = await until(`${name} archived`, async () => {
+      const done = await until(`${name} finished and recorded`, async () => {
         const o = await get(name);
-        return o?.metadata.annotations?.[archivedAnnotation] !== undefined ? o : undefined;
+        const row = await history.getBackup(name);
+        const state = o?.status?.state;
+        return state === 'Succeeded' && row?.state === state ? o : undefined;
       });
       expect(done.status?.state).toBe('Succeeded');
       expect(done.metadata.finalizers).toContain(finalizer);
@@ -181,8 +188,8 @@ describe('a request around its run', () => {
     expect(kept.objects.map((o) => o.key)).toContain('retail/prd/20250601-010000/manifest.json');
     const removed = await app.store.list(app.backupBucket, 'retail/prd/20250601-020000/', { limit: 1000 });
     expect(removed.objects).toEqual([]);
-    expect((await catalog.getBackup('retail-prd-backup-20250601-010000'))?.state).toBe('Succeeded');
-    expect((await catalog.getBackup('retail-prd-backup-20250601-020000'))?.state).toBe('Deleted');
+    expect((await history.getBackup('retail-prd-backup-20250601-010000'))?.state).toBe('Succeeded');
+    expect((await history.getBackup('retail-prd-backup-20250601-020000'))?.state).toBe('Deleted');
     await controller?.stop();
   });
 
@@ -202,13 +209,15 @@ describe('a request around its run', () => {
       return o?.status?.state === 'Succeeded' || o?.status?.state === 'Failed' ? o : undefined;
     });
     expect(done.status).toMatchObject({ state: 'Succeeded' });
-    await sleep(1000); // a few archival attempts fail meanwhile
-    expect((await get(name))?.metadata.annotations?.[archivedAnnotation]).toBeUndefined();
+    await sleep(4000); // a few archival attempts fail meanwhile; the TTL (3 s) has passed
+    expect(await history.getBackup(name)).toBeUndefined();
+    // not archived, so not removed
+    expect((await get(name))?.status?.state).toBe('Succeeded');
     await proxy.open();
     await until('archival to catch up', async () =>
-      (await get(name))?.metadata.annotations?.[archivedAnnotation] !== undefined ? true : undefined,
+      (await history.getBackup(name))?.state === 'Succeeded' ? true : undefined,
     );
-    expect(await catalog.getBackup(name)).toMatchObject({
+    expect(await history.getBackup(name)).toMatchObject({
       state: 'Succeeded',
       crName: name,
       crNamespace: ns.name,
