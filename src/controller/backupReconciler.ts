@@ -13,8 +13,13 @@ import { backupIdentity } from '../format/layout.ts';
 import type { Logger } from '../observability/logger.ts';
 import { markFailed, progressWriter, readyCondition } from './requestStatus.ts';
 import { requireProjectNamespace } from './tenancy.ts';
-import { JobFailedError, type JobExecutor } from './jobExecutor.ts';
-import { Lifecycle, type Requeue } from './lifecycle.ts';
+import { afterJob, type JobExecutor } from './jobExecutor.ts';
+import {
+  requestLifecycle,
+  type Lifecycle,
+  type RequestReconcilerOptions,
+  type Requeue,
+} from './lifecycle.ts';
 import { reportBackup, reportFinished, requestLogger } from './observe.ts';
 import type { Metrics } from '../observability/metrics.ts';
 import { withSpan } from '../observability/tracing.ts';
@@ -44,17 +49,8 @@ function recheckAfter(decision: SlotDecision): number {
   return decision.contended === true ? 500 + Math.floor(Math.random() * 1000) : recheckMs;
 }
 
-export interface BackupReconcilerOptions {
-  progressIntervalMs?: number;
+export interface BackupReconcilerOptions extends RequestReconcilerOptions {
   slots?: SlotPolicy;
-  /** How long a finished, archived request stays in the API server (default 24 h). */
-  ttlMs?: number;
-  /** How soon archival is retried while the catalog is unreachable. */
-  retryMs?: number;
-  onBacklog?: (pending: number, oldestMs: number | undefined) => void;
-  /** `executor: job`: data moves in worker Jobs; default: in this process. */
-  executor?: JobExecutor;
-  metrics?: Metrics;
   /**
    * A run that took its slots goes on beside the work queue (a reconcile never waits for a
    * backup); told when it ended, with its error if it failed to complete, so the key is looked
@@ -116,19 +112,15 @@ export class BackupReconciler {
     this.executor = options.executor;
     this.metrics = options.metrics;
     this.onRunEnd = options.onRunEnd;
-    this.lifecycle = new Lifecycle(
+    this.lifecycle = requestLifecycle(
       resources,
       {
         plural,
         archive: (resource) => this.archive(resource),
         onDelete: (resource) => this.removeStoredBackup(resource),
       },
-      {
-        ttlMs: options.ttlMs ?? 24 * 3_600_000,
-        ...(options.retryMs === undefined ? {} : { retryMs: options.retryMs }),
-        log: engine.log,
-        ...(options.onBacklog ? { onBacklog: options.onBacklog } : {}),
-      },
+      options,
+      engine.log,
     );
   }
 
@@ -421,17 +413,9 @@ export class BackupReconciler {
 
   private async runAsJob(resource: Resource, executor: JobExecutor, started: Date): Promise<void> {
     const outcome = await executor.run('backup', resource, this.engine.signal);
-    const { namespace, name } = resource.metadata;
-    const after = await this.resources.get(plural, namespace, name);
-    if (after === undefined) return;
-    if (terminalStates.has(after.status?.state ?? '')) {
-      reportFinished(this.metrics, 'backup', after);
-      return;
-    }
-    const message = outcome.succeeded
-      ? 'the worker Job completed without reporting a result'
-      : (outcome.message ?? 'the worker Job failed');
-    await this.fail(after, new JobFailedError(message), started);
+    const ended = await afterJob(this.resources, plural, resource, outcome);
+    if (ended?.finished === true) reportFinished(this.metrics, 'backup', ended.after);
+    else if (ended !== undefined) await this.fail(ended.after, ended.error, started);
   }
 
   /** In a worker Job: runs the request's backup in this process and writes its final status. */

@@ -13,6 +13,7 @@ import type { Metrics } from '../observability/metrics.ts';
 import type { EngineContext } from '../engine/context.ts';
 import { BackupReconciler, type SlotPolicy } from './backupReconciler.ts';
 import { JobExecutor } from './jobExecutor.ts';
+import { ArchivalBacklog } from './lifecycle.ts';
 import { WorkQueue } from './queue.ts';
 import { Resources, terminalStates, type Resource } from './resources.ts';
 import { poolLabel, ProjectSlots } from './slots.ts';
@@ -67,17 +68,25 @@ export class Controller {
       { labelSelector: poolLabel },
     );
     const { controller } = options.engine.config;
+    const { metrics } = options;
     const settings = {
       progressIntervalMs: options.progressIntervalMs,
       ttlMs: durationMs(controller.finishedTTL),
       ...(options.archiveRetryMs === undefined ? {} : { retryMs: options.archiveRetryMs }),
+      // one backlog of both kinds' archival
+      backlog: new ArchivalBacklog((pending, oldestMs) => {
+        options.onBacklog?.(pending, oldestMs);
+        metrics?.setCatalogArchival({
+          pending,
+          ...(oldestMs === undefined ? {} : { oldestFinishedAt: new Date(Date.now() - oldestMs) }),
+        });
+      }),
     };
     const slots = this.slotPolicy(resources);
     const executor =
       controller.executor === 'job'
         ? { executor: new JobExecutor(kube, options.engine, options.jobPollMs) }
         : {};
-    const { metrics } = options;
     const observed = metrics ? { metrics } : {};
     const backups = new BackupReconciler(resources, options.engine, {
       ...settings,
@@ -91,13 +100,6 @@ export class Controller {
           options.engine.log.warn(`backuprequests/${key}: the run stopped with an error; retrying: ${why}`);
         }
         this.queue.add(`backuprequests/${key}`, err === undefined ? 0 : 2000);
-      },
-      onBacklog: (pending, oldestMs) => {
-        options.onBacklog?.(pending, oldestMs);
-        metrics?.setCatalogArchival({
-          pending,
-          ...(oldestMs === undefined ? {} : { oldestFinishedAt: new Date(Date.now() - oldestMs) }),
-        });
       },
     });
     this.settleRuns = async () => {

@@ -15,7 +15,7 @@ import { httpCode, type KubeClient } from '../kube/client.ts';
 import { jobPath, podPath } from '../kube/paths.ts';
 import type { ObjectMeta } from '../kube/types.ts';
 import type { Logger } from '../observability/logger.ts';
-import type { Resource } from './resources.ts';
+import { terminalStates, type Resource, type Resources } from './resources.ts';
 
 export type WorkKind = 'backup' | 'restore';
 
@@ -39,6 +39,28 @@ export interface JobOutcome {
   succeeded: boolean;
   /** Why the Job failed (its condition) and the tail of the worker's output. */
   message?: string;
+}
+
+/**
+ * The request as a worker Job left it: `finished` when the worker wrote its result, else the
+ * error to fail it with (the Job's reason and output tail); undefined when the request is gone.
+ */
+export async function afterJob(
+  resources: Resources,
+  plural: string,
+  resource: Resource,
+  outcome: JobOutcome,
+): Promise<
+  { after: Resource; finished: true } | { after: Resource; finished: false; error: Error } | undefined
+> {
+  const { namespace, name } = resource.metadata;
+  const after = await resources.get(plural, namespace, name);
+  if (after === undefined) return undefined;
+  if (terminalStates.has(after.status?.state ?? '')) return { after, finished: true };
+  const message = outcome.succeeded
+    ? 'the worker Job completed without reporting a result'
+    : (outcome.message ?? 'the worker Job failed');
+  return { after, finished: false, error: new JobFailedError(message) };
 }
 
 interface Job {

@@ -10,6 +10,8 @@
 // costs no API write for it.
 import { isCatalogOutage } from '../engine/history.ts';
 import type { Logger } from '../observability/logger.ts';
+import type { Metrics } from '../observability/metrics.ts';
+import type { JobExecutor } from './jobExecutor.ts';
 import { terminalStates, type Resource, type Resources } from './resources.ts';
 
 export const finalizer = 'backup.liferay.cloud/finalizer';
@@ -25,22 +27,78 @@ export interface KindLifecycle {
   onDelete?(resource: Resource): Promise<void>;
 }
 
+/**
+ * The finished requests of every kind whose archival waits for the catalog, by
+ * plural/namespace/name with when each finished; every change is reported as one figure.
+ */
+export class ArchivalBacklog {
+  private readonly entries = new Map<string, number>();
+  private readonly onChange: ((pending: number, oldestMs: number | undefined) => void) | undefined;
+
+  /** `onChange`: told how many wait, and for how long the oldest has. */
+  constructor(onChange?: (pending: number, oldestMs: number | undefined) => void) {
+    this.onChange = onChange;
+  }
+
+  add(key: string, finishedAt: number, now: number): void {
+    if (!this.entries.has(key)) this.entries.set(key, finishedAt);
+    this.report(now);
+  }
+
+  delete(key: string, now: number): void {
+    this.entries.delete(key);
+    this.report(now);
+  }
+
+  private report(now: number): void {
+    const times = [...this.entries.values()];
+    this.onChange?.(times.length, times.length === 0 ? undefined : now - Math.min(...times));
+  }
+}
+
+/** What both request kinds' reconcilers take. */
+export interface RequestReconcilerOptions {
+  /** How often a run's progress is written at most (default 2 s). */
+  progressIntervalMs?: number;
+  /** How long a finished, archived request stays in the API server (default 24 h). */
+  ttlMs?: number;
+  /** How soon archival is retried while the catalog is unreachable (default 10 s). */
+  retryMs?: number;
+  /** Shared by the kinds; default: one of its own, reported nowhere. */
+  backlog?: ArchivalBacklog;
+  /** `executor: job`: data moves in worker Jobs; default: in this process. */
+  executor?: JobExecutor;
+  metrics?: Metrics;
+}
+
 export interface LifecycleOptions {
   /** How long a finished, archived request stays. */
   ttlMs: number;
   /** How soon archival is tried again while the catalog is unreachable. */
-  retryMs?: number;
+  retryMs?: number | undefined;
   log: Logger;
-  /** Told how many finished requests wait for archival, and since when the oldest one. */
-  onBacklog?: (pending: number, oldestMs: number | undefined) => void;
+  backlog: ArchivalBacklog;
+}
+
+/** The lifecycle of a request kind with a reconciler's options. */
+export function requestLifecycle(
+  resources: Resources,
+  kind: KindLifecycle,
+  options: RequestReconcilerOptions,
+  log: Logger,
+): Lifecycle {
+  return new Lifecycle(resources, kind, {
+    ttlMs: options.ttlMs ?? 24 * 3_600_000,
+    retryMs: options.retryMs,
+    log,
+    backlog: options.backlog ?? new ArchivalBacklog(),
+  });
 }
 
 export class Lifecycle {
   private readonly resources: Resources;
   private readonly kind: KindLifecycle;
   private readonly options: LifecycleOptions;
-  /** Finished requests whose archival failed, by namespace/name, with when they finished. */
-  private readonly backlog = new Map<string, number>();
   /** The uids of the finished requests this process archived (until they are removed). */
   private readonly archived = new Set<string>();
 
@@ -84,8 +142,7 @@ export class Lifecycle {
       this.options.log.warn(`${this.kind.plural} ${ref}: deletion waits for the catalog: ${message}`);
       return { requeueAfterMs: this.options.retryMs ?? 10_000 };
     }
-    this.backlog.delete(ref);
-    this.report();
+    this.options.backlog.delete(`${this.kind.plural}/${ref}`, Date.now());
     const left = finalizers.filter((f) => f !== finalizer);
     if (!(await this.resources.patchMetadata(this.kind.plural, resource, { finalizers: left })))
       return { requeueAfterMs: 0 };
@@ -102,15 +159,13 @@ export class Lifecycle {
         await this.kind.archive(resource);
       } catch (err) {
         if (!isCatalogOutage(err)) throw err;
-        if (!this.backlog.has(ref)) this.backlog.set(ref, this.finishedAt(resource) ?? now);
-        this.report(now);
+        this.options.backlog.add(`${this.kind.plural}/${ref}`, this.finishedAt(resource) ?? now, now);
         this.options.log.warn(
           `${this.kind.plural} ${ref}: the catalog is unreachable; archival retried in ${(this.options.retryMs ?? 10_000) / 1000} s: ${err instanceof Error ? err.message : String(err)}`,
         );
         return { requeueAfterMs: this.options.retryMs ?? 10_000 };
       }
-      this.backlog.delete(ref);
-      this.report(now);
+      this.options.backlog.delete(`${this.kind.plural}/${ref}`, now);
       this.markArchived(resource);
     }
     const expires = (this.finishedAt(resource) ?? now) + this.options.ttlMs;
@@ -166,10 +221,5 @@ export class Lifecycle {
     const completed = resource.status?.completionTime;
     const at = typeof completed === 'string' ? Date.parse(completed) : Number.NaN;
     return Number.isNaN(at) ? undefined : at;
-  }
-
-  private report(now = Date.now()): void {
-    const times = [...this.backlog.values()];
-    this.options.onBacklog?.(times.length, times.length === 0 ? undefined : now - Math.min(...times));
   }
 }

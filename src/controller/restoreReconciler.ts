@@ -11,8 +11,13 @@ import { humanDuration } from '../engine/units.ts';
 import type { Logger } from '../observability/logger.ts';
 import { markFailed, progressWriter, readyCondition } from './requestStatus.ts';
 import { requireProjectNamespace } from './tenancy.ts';
-import { JobFailedError, type JobExecutor } from './jobExecutor.ts';
-import { Lifecycle, type Requeue } from './lifecycle.ts';
+import { afterJob, type JobExecutor } from './jobExecutor.ts';
+import {
+  requestLifecycle,
+  type Lifecycle,
+  type RequestReconcilerOptions,
+  type Requeue,
+} from './lifecycle.ts';
 import { reportFinished, requestLogger } from './observe.ts';
 import type { Metrics } from '../observability/metrics.ts';
 import { withSpan } from '../observability/tracing.ts';
@@ -43,13 +48,7 @@ function interrupted(spec: RestoreRequest['spec'] | undefined): Error {
   );
 }
 
-export interface RestoreReconcilerOptions {
-  progressIntervalMs?: number;
-  ttlMs?: number;
-  retryMs?: number;
-  executor?: JobExecutor;
-  metrics?: Metrics;
-}
+export type RestoreReconcilerOptions = RequestReconcilerOptions;
 
 export class RestoreReconciler {
   private readonly resources: Resources;
@@ -67,14 +66,11 @@ export class RestoreReconciler {
     this.progressIntervalMs = options.progressIntervalMs ?? 2000;
     this.executor = options.executor;
     this.metrics = options.metrics;
-    this.lifecycle = new Lifecycle(
+    this.lifecycle = requestLifecycle(
       resources,
       { plural, archive: (resource) => this.archive(resource) },
-      {
-        ttlMs: options.ttlMs ?? 24 * 3_600_000,
-        ...(options.retryMs === undefined ? {} : { retryMs: options.retryMs }),
-        log: engine.log,
-      },
+      options,
+      engine.log,
     );
   }
 
@@ -191,18 +187,15 @@ export class RestoreReconciler {
 
   private async runAsJob(resource: Resource, executor: JobExecutor): Promise<void> {
     const outcome = await executor.run('restore', resource, this.engine.signal);
-    const { namespace, name } = resource.metadata;
-    const after = await this.resources.get(plural, namespace, name);
-    if (after === undefined) return;
-    if (terminalStates.has(after.status?.state ?? '')) {
+    const ended = await afterJob(this.resources, plural, resource, outcome);
+    if (ended === undefined) return;
+    const { after } = ended;
+    if (ended.finished) {
       reportFinished(this.metrics, 'restore', after);
       return;
     }
-    const message = outcome.succeeded
-      ? 'the worker Job completed without reporting a result'
-      : (outcome.message ?? 'the worker Job failed');
     const startTime = after.status?.startTime;
-    await markFailed(this.resources, after, new JobFailedError(message), {
+    await markFailed(this.resources, after, ended.error, {
       plural,
       started: typeof startTime === 'string' ? new Date(startTime) : undefined,
       otherwise: 'RestoreFailed',
