@@ -7,7 +7,9 @@
 // machine and decides the wall time (docs/performance.md, P1a). This path costs about a fifth of
 // that. A body is sent as the caller's chunks, never copied into one buffer, with the payload
 // hash the caller gives (the SHA-256 it computed anyway, or UNSIGNED-PAYLOAD): the SDK hashes
-// every Buffer body a second time to sign it (docs/performance.md, P1b).
+// every Buffer body a second time to sign it (docs/performance.md, P1b). GETs of a plain-HTTP
+// endpoint go over sockets of their own that read the body straight into the pieces handed to the
+// caller (plainGet.ts): Node's HTTP client allocates and copies every read (P1b).
 //
 // What the SDK resolves stays the SDK's: credentials (its memoised provider, refreshed before
 // expiry), the clock-skew correction, and the URL and signing scope of every bucket (its own
@@ -19,7 +21,9 @@
 import { createHash, createHmac, createSecretKey, type KeyObject } from 'node:crypto';
 import http from 'node:http';
 import https from 'node:https';
+import type { Readable } from 'node:stream';
 import type { S3Client } from '@aws-sdk/client-s3';
+import { PlainGet } from './plainGet.ts';
 
 const emptySha256 = createHash('sha256').digest('hex');
 const unsignedPayload = 'UNSIGNED-PAYLOAD';
@@ -198,6 +202,8 @@ export class LeanS3 {
   readonly #options: LeanOptions;
   readonly #agent: http.Agent;
   readonly #secure: boolean;
+  /** GETs of a plain-HTTP endpoint: bodies read straight into their pieces (plainGet.ts). */
+  readonly #plain: PlainGet | undefined;
   readonly #endpoints = new Map<string, Promise<BucketEndpoint | undefined>>();
   #signing: SigningKey | undefined;
 
@@ -207,6 +213,12 @@ export class LeanS3 {
     this.#secure = options.endpoint === undefined || options.endpoint.startsWith('https:');
     const agentOptions = { keepAlive: true, maxSockets: options.maxSockets };
     this.#agent = this.#secure ? new https.Agent(agentOptions) : new http.Agent(agentOptions);
+    this.#plain = this.#secure
+      ? undefined
+      : new PlainGet({
+          maxSockets: options.maxSockets,
+          idleMs: options.requestTimeoutMs ?? options.connectionTimeoutMs,
+        });
   }
 
   /**
@@ -231,9 +243,14 @@ export class LeanS3 {
    * undefined (its body read and dropped), and the SDK sends the request again, reporting or
    * correcting what went wrong as before. Network failures reject with the socket's error.
    */
-  async open(bucket: string, key: string): Promise<http.IncomingMessage | undefined> {
+  async open(bucket: string, key: string): Promise<Readable | undefined> {
     const outgoing = await this.#outgoing('GET', bucket, key, {});
     if (outgoing === undefined) return undefined;
+    if (this.#plain !== undefined) {
+      // any answer but a 200 with a body was not read (its socket closed): the SDK sends it again
+      const answer = await this.#plain.get(outgoing);
+      return answer.status === 200 ? answer.body : undefined;
+    }
     const response = await this.#exchange(outgoing);
     if (response.statusCode === 200) return response;
     response.resume();
