@@ -214,11 +214,8 @@ const snapshots = new Map(projectIds.map((p) => [p, new MemorySnapshots(p, optio
 const log = countingLogger();
 // pglite://memory, or the test bed's PostgreSQL (what a deployment uses): set by the parent
 const catalog = await openCatalog(process.env.LC2_CATALOG_URL ?? 'pglite://memory');
-// as `lc2-backup controller` sizes its connection pool
-const kube = KubeClient.load({
-  kubeconfig: options.kubeconfig,
-  maxSockets: Math.max(8, Math.min(64, options.queueConcurrency + options.globalConcurrency)),
-});
+// as `lc2-backup controller` runs it: --api-concurrency, default 16
+const kube = KubeClient.load({ kubeconfig: options.kubeconfig, maxInFlight: options.apiConcurrency });
 // the controller's own clock for its status writes: when each request's first status write (and
 // its InProgress write) was answered by the API server — the reaction without a watcher's lag
 const statusPath = /\/namespaces\/([^/]+)\/backuprequests\/([^/]+)\/status$/;

@@ -10,6 +10,8 @@ export interface ChildOptions {
   globalConcurrency: number;
   leaseNamespace: string;
   queueConcurrency: number;
+  /** API calls in flight at most (the controller's --api-concurrency). */
+  apiConcurrency: number;
   backupDelayMs: number;
   /** `pglite://memory` (in the controller's process) or the test bed's PostgreSQL (the default). */
   catalog: 'postgres' | 'pglite';

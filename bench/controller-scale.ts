@@ -12,7 +12,7 @@
 //
 //   node bench/controller-scale.ts            (on Node 24; or `npm run bench:controller -- …`)
 //     [--projects 100] [--per-project 10] [--project-concurrency 2] [--global-concurrency 200]
-//     [--queue-concurrency 256 (the controller's default)] [--parallel 50 (creates in flight)] [--objects 5 (per project)]
+//     [--queue-concurrency 256 (the controller's default)] [--api-concurrency 16 (the controller's default)] [--parallel 50 (creates in flight)] [--objects 5 (per project)]
 //     [--backup-ms 0 (delay of the in-memory snapshot)] [--catalog postgres|pglite]
 //     [--peer null (a null controller instead of ours: one status write per request, the floor)]
 //     [--cpu-prof <dir>]
@@ -63,6 +63,7 @@ function settings(): Settings {
       'project-concurrency': { type: 'string', default: '2' },
       'global-concurrency': { type: 'string', default: '200' },
       'queue-concurrency': { type: 'string', default: '256' },
+      'api-concurrency': { type: 'string', default: '16' },
       parallel: { type: 'string', default: '50' },
       objects: { type: 'string', default: '5' },
       'backup-ms': { type: 'string', default: '0' },
@@ -91,6 +92,7 @@ function settings(): Settings {
     projectConcurrency: n(values['project-concurrency']),
     globalConcurrency: n(values['global-concurrency']),
     queueConcurrency: n(values['queue-concurrency']),
+    apiConcurrency: n(values['api-concurrency']),
     parallel: n(values.parallel),
     objects: n(values.objects),
     backupDelayMs: n(values['backup-ms']),
@@ -813,7 +815,7 @@ function callRows(r: Report): string[][] {
 
 function title(r: Report): string {
   const s = r.settings;
-  return `controller-scale: ${s.projects * s.perProject} BackupRequests over ${s.projects} projects (${s.perProject} each), project limit ${s.projectConcurrency}, global limit ${s.globalConcurrency}, queue concurrency ${s.queueConcurrency}, ${s.parallel} creates in flight, ${s.objects} objects per project, backup step delay ${s.backupDelayMs} ms, catalog ${s.catalog}${s.peer === 'null' ? ', PEER: the null controller (one status write per request on its informer add; no queue, slots or engine)' : ''}${s.nodeOptions.length === 0 ? '' : `, controller node ${s.nodeOptions.join(' ')}`}${s.label === '' ? '' : ` [${s.label}]`}`;
+  return `controller-scale: ${s.projects * s.perProject} BackupRequests over ${s.projects} projects (${s.perProject} each), project limit ${s.projectConcurrency}, global limit ${s.globalConcurrency}, queue concurrency ${s.queueConcurrency}, API calls in flight ${s.apiConcurrency}, ${s.parallel} creates in flight, ${s.objects} objects per project, backup step delay ${s.backupDelayMs} ms, catalog ${s.catalog}${s.peer === 'null' ? ', PEER: the null controller (one status write per request on its informer add; no queue, slots or engine)' : ''}${s.nodeOptions.length === 0 ? '' : `, controller node ${s.nodeOptions.join(' ')}`}${s.label === '' ? '' : ` [${s.label}]`}`;
 }
 
 function markdown(r: Report): string {

@@ -134,6 +134,10 @@ export function buildProgram(
       '--concurrency <n>',
       'reconciles at once (default 256: they mostly wait for the API server; running backups do not count, the slot limits bound them)',
     )
+    .option(
+      '--api-concurrency <n>',
+      'API calls in flight at most (default 16); more wait, first answers to new requests before bookkeeping',
+    )
     .option('--leader-elect', 'run as one of several replicas: only the holder of the leader Lease works')
     .option('--identity <id>', 'this replica in the leader Lease (default: host name + random suffix)')
     .option(
@@ -141,7 +145,13 @@ export function buildProgram(
       '/metrics, /healthz and /readyz (default LC2_METRICS_PORT or 8080; 0: any)',
     )
     .action(
-      async (o: { concurrency?: string; leaderElect?: boolean; identity?: string; metricsPort?: string }) =>
+      async (o: {
+        concurrency?: string;
+        apiConcurrency?: string;
+        leaderElect?: boolean;
+        identity?: string;
+        metricsPort?: string;
+      }) =>
         run(async (signal) =>
           (await import('./commands/controller.ts')).controllerCommand({ ...globals(), ...o }, signal),
         ),

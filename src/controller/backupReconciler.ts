@@ -23,6 +23,7 @@ import {
 import { reportBackup, reportFinished, requestLogger } from './observe.ts';
 import type { Metrics } from '../observability/metrics.ts';
 import { withSpan } from '../observability/tracing.ts';
+import type { Priority } from '../kube/scheduler.ts';
 import { terminalStates, type Resource, type Resources } from './resources.ts';
 import type { ProjectSlots, SlotDecision } from './slots.ts';
 
@@ -60,6 +61,16 @@ export interface BackupReconcilerOptions extends RequestReconcilerOptions {
 }
 
 const plural = 'backuprequests';
+
+/**
+ * The priority of the calls that start a request (src/kube/scheduler.ts): high while it has no
+ * status yet — the slots it takes and its InProgress are what a new request waits for, so they go
+ * before the hand-offs and bookkeeping of requests already answered; normal after. (A new
+ * request that must wait is told so at normal priority: starting work goes first.)
+ */
+function firstAnswer(resource: Resource): Priority {
+  return resource.status?.state === undefined ? 'high' : 'normal';
+}
 
 function succeededStatus(result: BackupResult, started: Date, generation?: number): Record<string, unknown> {
   const { header } = result;
@@ -152,7 +163,7 @@ export class BackupReconciler {
     const key = `${resource.metadata.namespace}/${resource.metadata.name}`;
     const project = request.spec.projectId;
     const waiting = slots.waiting(project);
-    const taken = await this.takeSlots(key, project, slots, waiting);
+    const taken = await this.takeSlots(key, project, slots, { waiting, priority: firstAnswer(resource) });
     this.metrics?.setQueueDepth(project, Math.max(0, waiting.length - (taken === undefined ? 1 : 0)));
     if (taken !== undefined) {
       await this.waitForSlot(resource, taken.pool, taken.decision);
@@ -203,16 +214,17 @@ export class BackupReconciler {
     key: string,
     project: string,
     slots: SlotPolicy,
-    waiting: string[],
+    line: { waiting: string[]; priority: Priority },
   ): Promise<{ pool: string; decision: SlotDecision } | undefined> {
+    const { waiting, priority } = line;
     const limit = slots.limitFor(project);
     const pool = `project ${project}'s`;
     const ahead = await slots.manager.preview(project, limit, key, waiting);
     if (ahead !== undefined && !ahead.acquired) return { pool, decision: ahead };
     const { global } = slots;
     const [mine, overall] = await Promise.all([
-      slots.manager.acquire(project, limit, key, waiting),
-      global?.manager.acquire('global', global.limit, key, [key]),
+      slots.manager.acquire(project, limit, key, { waiting, priority }),
+      global?.manager.acquire('global', global.limit, key, { waiting: [key], priority }),
     ]);
     if (!mine.acquired) {
       if (overall?.acquired === true) await global?.manager.release('global', global.limit, key);
@@ -288,20 +300,27 @@ export class BackupReconciler {
     const message = `waiting for a slot: all ${decision.limit} of ${pool} slots are taken; position ${decision.position ?? 1} in line`;
     const key = `${resource.metadata.namespace}/${resource.metadata.name}`;
     const lastWrite = this.waitWrites.get(key) ?? 0;
-    const written = await this.resources.updateStatus(plural, resource.metadata, (current) => {
-      const waitingAlready =
-        current.status?.state === 'Pending' && current.status.reason === 'WaitingForSlot';
-      if (waitingAlready && current.status?.message === message) return undefined;
-      // a new place in line is shown, but not more often than every few seconds
-      if (waitingAlready && Date.now() - lastWrite < positionWriteMs) return undefined;
-      return {
-        state: 'Pending',
-        reason: 'WaitingForSlot',
-        message,
-        observedGeneration: resource.metadata.generation,
-        conditions: [readyCondition('False', 'WaitingForSlot', message, resource.metadata.generation)],
-      };
-    });
+    // a request that starts goes first; then one told it waits; a new place in line last
+    const first = firstAnswer(resource) === 'high';
+    const written = await this.resources.updateStatus(
+      plural,
+      resource.metadata,
+      (current) => {
+        const waitingAlready =
+          current.status?.state === 'Pending' && current.status.reason === 'WaitingForSlot';
+        if (waitingAlready && current.status?.message === message) return undefined;
+        // a new place in line is shown, but not more often than every few seconds
+        if (waitingAlready && Date.now() - lastWrite < positionWriteMs) return undefined;
+        return {
+          state: 'Pending',
+          reason: 'WaitingForSlot',
+          message,
+          observedGeneration: resource.metadata.generation,
+          conditions: [readyCondition('False', 'WaitingForSlot', message, resource.metadata.generation)],
+        };
+      },
+      first ? 'normal' : 'low',
+    );
     if (written !== undefined) this.waitWrites.set(key, Date.now());
   }
 
@@ -324,19 +343,24 @@ export class BackupReconciler {
     const { backupId, started } = this.identity(resource, request);
     const resumed = resource.status?.state === 'InProgress';
     this.waitWrites.delete(`${ref.namespace}/${ref.name}`);
-    const inProgress = await this.resources.updateStatus(plural, ref, () => ({
-      state: 'InProgress',
-      backupId,
-      reason: resumed ? 'Resumed' : 'Started',
-      message: resumed
-        ? 'the controller restarted; resuming (finished steps are adopted)'
-        : 'backing up the database, then the document library',
-      // a resumed run keeps the start time it had, as written
-      startTime:
-        typeof resource.status?.startTime === 'string' ? resource.status.startTime : started.toISOString(),
-      observedGeneration: generation,
-      conditions: [readyCondition('False', 'InProgress', 'backup running', generation)],
-    }));
+    const inProgress = await this.resources.updateStatus(
+      plural,
+      ref,
+      () => ({
+        state: 'InProgress',
+        backupId,
+        reason: resumed ? 'Resumed' : 'Started',
+        message: resumed
+          ? 'the controller restarted; resuming (finished steps are adopted)'
+          : 'backing up the database, then the document library',
+        // a resumed run keeps the start time it had, as written
+        startTime:
+          typeof resource.status?.startTime === 'string' ? resource.status.startTime : started.toISOString(),
+        observedGeneration: generation,
+        conditions: [readyCondition('False', 'InProgress', 'backup running', generation)],
+      }),
+      firstAnswer(resource),
+    );
     this.resources.event(
       resource,
       'Normal',

@@ -71,7 +71,7 @@ export class EventRecorder {
       if (next === undefined) break;
       this.inFlight++;
       void this.kube
-        .request('POST', eventPath(next.namespace), { body: next.body })
+        .request('POST', eventPath(next.namespace), { body: next.body, priority: 'low' })
         .catch(() => undefined)
         .finally(() => {
           this.inFlight--;

@@ -82,8 +82,12 @@ export function progressWriter(
     last = now;
     writing = true;
     resources
-      .updateStatus(target.plural, target.resource.metadata, (current) =>
-        current.status?.state === 'InProgress' ? { progress } : undefined,
+      .updateStatus(
+        target.plural,
+        target.resource.metadata,
+        (current) => (current.status?.state === 'InProgress' ? { progress } : undefined),
+        // progress is bookkeeping: it waits behind what answers new requests
+        'low',
       )
       .catch((err: unknown) => {
         log.warn(`could not write progress: ${String(err)}`);

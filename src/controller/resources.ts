@@ -3,6 +3,7 @@
 // conditional by the resourceVersion last seen; a conflict re-reads and retries), and record
 // Kubernetes Events. The only file that writes lc2-backup's own kinds.
 import { httpCode, mergePatch, type KubeClient } from '../kube/client.ts';
+import type { Priority } from '../kube/scheduler.ts';
 import { customPath } from '../kube/paths.ts';
 import { EventRecorder } from './events.ts';
 import { OwnWrites, type ObjectMeta } from '../kube/types.ts';
@@ -108,24 +109,29 @@ export class Resources {
    * Applies `next(current)` to the status of a resource that is not yet terminal. Returns the
    * written resource, or undefined when it is gone, terminal, or `next` returns undefined. The
    * first attempt starts from the version last seen (no GET); a conflict reads it fresh.
+   * `priority`: high for what answers a new request (src/kube/scheduler.ts), low for progress.
    */
   updateStatus(
     plural: string,
     ref: { namespace: string; name: string },
     next: (current: Resource) => Record<string, unknown> | undefined,
+    priority: Priority = 'normal',
   ): Promise<Resource | undefined> {
-    return this.serially(`${plural}/${ref.namespace}/${ref.name}`, () => this.writeStatus(plural, ref, next));
+    return this.serially(`${plural}/${ref.namespace}/${ref.name}`, () =>
+      this.writeStatus(plural, ref, next, priority),
+    );
   }
 
   private async writeStatus(
     plural: string,
     ref: { namespace: string; name: string },
     next: (current: Resource) => Record<string, unknown> | undefined,
+    priority: Priority,
   ): Promise<Resource | undefined> {
     for (let attempt = 0; attempt < 8; attempt++) {
       const current =
         (attempt === 0 ? this.known(plural, ref.namespace, ref.name) : undefined) ??
-        (await this.get(plural, ref.namespace, ref.name));
+        (await this.kube.get<Resource>(customPath(plural, ref.namespace, ref.name), undefined, priority));
       if (!current || terminalStates.has(current.status?.state ?? '')) return undefined;
       const status = next(current);
       if (status === undefined) return undefined;
@@ -140,6 +146,7 @@ export class Resources {
               status: this.scrubbed(status),
             },
             contentType: mergePatch,
+            priority,
           },
         );
         return this.remember(plural, written);

@@ -8,6 +8,7 @@
 // slot taken twice.
 import { httpCode, type KubeClient } from '../kube/client.ts';
 import { leasePath } from '../kube/paths.ts';
+import type { Priority } from '../kube/scheduler.ts';
 import { microTime, OwnWrites, type Lease } from '../kube/types.ts';
 
 /** Labels that let a pool's Leases be read in one LIST (or watched). */
@@ -103,11 +104,16 @@ export class ProjectSlots {
    * this process is writing is not free; at most `maxTries` slots are tried (each loss means the
    * view was stale: `contended`, look again soon).
    */
-  async acquire(project: string, limit: number, holder: string, waiting: string[]): Promise<SlotDecision> {
-    const plan = await this.plan(project, limit, holder, waiting);
+  async acquire(
+    project: string,
+    limit: number,
+    holder: string,
+    options: { waiting: string[]; priority?: Priority },
+  ): Promise<SlotDecision> {
+    const plan = await this.plan(project, limit, holder, options.waiting);
     if (plan.decision !== undefined) return plan.decision;
     for (const i of plan.tries) {
-      if (await this.take({ project, i, current: plan.leases[i] }, holder))
+      if (await this.take({ project, i, current: plan.leases[i] }, holder, options.priority ?? 'normal'))
         return { acquired: true, busy: plan.busy + 1, limit };
     }
     return { acquired: false, busy: limit, limit, position: plan.place + 1, contended: true };
@@ -166,6 +172,7 @@ export class ProjectSlots {
   private async take(
     slot: { project: string; i: number; current: Lease | undefined },
     holder: string,
+    priority: Priority,
   ): Promise<boolean> {
     const name = this.leaseName(slot.project, slot.i);
     if (this.claimed.has(name)) return false;
@@ -177,11 +184,12 @@ export class ProjectSlots {
         this.remember(
           await this.kube.request<Lease>('POST', leasePath(this.namespace), {
             body: { apiVersion: 'coordination.k8s.io/v1', kind: 'Lease', metadata, spec },
+            priority,
           }),
         );
       } else {
         // the resourceVersion makes the take-over conditional: a concurrent taker gets 409
-        await this.rewrite(slot.current, metadata.labels, spec);
+        await this.rewrite(slot.current, { labels: metadata.labels, spec, priority });
       }
       return true;
     } catch (err) {
@@ -215,15 +223,17 @@ export class ProjectSlots {
       this.remember(lease);
       return;
     }
-    await this.rewrite(lease, { ...labels, ...this.labels(project) }, lease.spec).catch(() => undefined);
+    await this.rewrite(lease, { labels: { ...labels, ...this.labels(project) }, spec: lease.spec }).catch(
+      () => undefined,
+    );
   }
 
   /** Replaces a Lease as read (its resourceVersion makes the write conditional: 409 if it moved). */
   private async rewrite(
     lease: Lease,
-    labels: Record<string, string> | undefined,
-    spec: Lease['spec'],
+    change: { labels: Record<string, string> | undefined; spec: Lease['spec']; priority?: Priority },
   ): Promise<Lease> {
+    const { labels, spec } = change;
     const { name, resourceVersion } = lease.metadata;
     const written = await this.kube.request<Lease>('PUT', leasePath(this.namespace, name), {
       body: {
@@ -232,6 +242,7 @@ export class ProjectSlots {
         metadata: { name, resourceVersion, labels },
         spec,
       },
+      priority: change.priority ?? 'normal',
     });
     this.remember(written);
     return written;
@@ -244,7 +255,7 @@ export class ProjectSlots {
       let lease = seen;
       for (let attempt = 0; attempt < 3 && lease?.spec?.holderIdentity === holder; attempt++) {
         try {
-          await this.rewrite(lease, lease.metadata.labels, { holderIdentity: '' });
+          await this.rewrite(lease, { labels: lease.metadata.labels, spec: { holderIdentity: '' } });
           break;
         } catch (err) {
           if (httpCode(err) === 404) break;

@@ -6,6 +6,7 @@
 import http from 'node:http';
 import https from 'node:https';
 import { loadClusterAccess, type ClusterAccess, type Credentials, type LoadOptions } from './config.ts';
+import { CallScheduler, type Priority } from './scheduler.ts';
 
 /** A failed API call: `code` is the HTTP status (404, 409, …), `reason` the Status reason. */
 export class KubeError extends Error {
@@ -28,6 +29,16 @@ export interface RequestOptions {
   /** Default application/json; `merge` = application/merge-patch+json. */
   contentType?: string;
   signal?: AbortSignal;
+  /** Which waiting calls go first when the calls in flight are at the limit (default normal). */
+  priority?: Priority;
+}
+
+export interface ClientOptions {
+  /**
+   * API calls in flight at most (watches not counted), and the connections kept for them; more
+   * wait in order of priority (scheduler.ts). Default 16.
+   */
+  maxInFlight?: number;
 }
 
 export interface WatchEvent<T> {
@@ -72,18 +83,20 @@ export class KubeClient {
   readonly access: ClusterAccess;
   readonly #secure: boolean;
   readonly #maxSockets: number;
+  readonly #calls: CallScheduler;
   #agent: http.Agent | undefined;
   #watchAgent: http.Agent | undefined;
   #agentCert: Buffer | undefined;
 
-  constructor(access: ClusterAccess, options: { maxSockets?: number } = {}) {
+  constructor(access: ClusterAccess, options: ClientOptions = {}) {
     this.access = access;
     this.#secure = access.server.startsWith('https:');
-    this.#maxSockets = options.maxSockets ?? 32;
+    this.#maxSockets = options.maxInFlight ?? 16;
+    this.#calls = new CallScheduler(this.#maxSockets);
   }
 
   /** The cluster from a kubeconfig, $KUBECONFIG, ~/.kube/config or the Pod's service account. */
-  static load(options: LoadOptions & { maxSockets?: number } = {}): KubeClient {
+  static load(options: LoadOptions & ClientOptions = {}): KubeClient {
     return new KubeClient(loadClusterAccess(options), options);
   }
 
@@ -183,7 +196,9 @@ export class KubeClient {
   ): Promise<Response | undefined> {
     const creds = await this.access.credentials(call.refresh);
     try {
-      return await this.exchange(method, path, options, creds);
+      return await this.#calls.run(options.priority ?? 'normal', () =>
+        this.exchange(method, path, options, creds),
+      );
     } catch (err) {
       const code = (err as { code?: unknown }).code;
       if (call.first && idempotent.has(method) && (code === 'ECONNRESET' || code === 'EPIPE'))
@@ -223,9 +238,12 @@ export class KubeClient {
   }
 
   /** GET; undefined when the object does not exist. */
-  async get<T>(path: string, query?: Query): Promise<T | undefined> {
+  async get<T>(path: string, query?: Query, priority?: Priority): Promise<T | undefined> {
     try {
-      return await this.request<T>('GET', path, query === undefined ? {} : { query });
+      return await this.request<T>('GET', path, {
+        ...(query === undefined ? {} : { query }),
+        ...(priority === undefined ? {} : { priority }),
+      });
     } catch (err) {
       if (err instanceof KubeError && err.code === 404) return undefined;
       throw err;

@@ -7,6 +7,7 @@ import { Controller } from '../../controller/controller.ts';
 import { LeaderElector } from '../../controller/leader.ts';
 import { KubeClient } from '../../kube/client.ts';
 import { exitCodes } from '../errors.ts';
+import { ValidationError } from '../../errors/index.ts';
 import { openSession, toolVersion, type GlobalOptions } from '../session.ts';
 import type { EngineContext } from '../../engine/context.ts';
 import { SnapshotRegistry } from '../../engine/databases.ts';
@@ -20,11 +21,33 @@ import { startTracing, withSpan, type Tracing } from '../../observability/tracin
 
 export interface ControllerCommandOptions extends GlobalOptions {
   concurrency?: string;
+  /** API calls in flight at most (default 16). */
+  apiConcurrency?: string;
   /** /metrics, /healthz, /readyz; default LC2_METRICS_PORT, else 8080 (0: any free port). */
   metricsPort?: string;
   leaderElect?: boolean;
   /** Identity in the leader Lease; default: host name and a random suffix. */
   identity?: string;
+}
+
+function positiveInteger(text: string, option: string): number {
+  const n = Number(text);
+  if (!Number.isInteger(n) || n < 1) {
+    throw new ValidationError(`${option}: "${text}" is not a whole number ≥ 1; e.g. ${option} 16`);
+  }
+  return n;
+}
+
+/**
+ * The controller's API client: the API server answers fastest with a few calls in flight, the
+ * rest wait in the client in order of priority (src/kube/scheduler.ts). With leader election, the
+ * leader Lease gets a client of its own: a renewal never waits behind the controller's calls.
+ */
+function kubeClients(options: ControllerCommandOptions): { kube: KubeClient; electorKube?: KubeClient } {
+  const kube = KubeClient.load({
+    maxInFlight: positiveInteger(options.apiConcurrency ?? '16', '--api-concurrency'),
+  });
+  return options.leaderElect === true ? { kube, electorKube: KubeClient.load({ maxInFlight: 2 }) } : { kube };
 }
 
 /**
@@ -95,10 +118,8 @@ export async function controllerCommand(
   const session = await openSession({ ...options, quiet: false });
   // reconciles mostly wait for the API server (a backup runs beside the queue, holding its
   // slots, not a worker), so many run at once
-  const concurrency = Number(options.concurrency ?? 256);
-  // connections for the reconciles and for the status writes of the backups running
-  const sockets = concurrency + session.config.controller.globalConcurrency;
-  const kube = KubeClient.load({ maxSockets: Math.max(8, Math.min(64, sockets)) });
+  const concurrency = positiveInteger(options.concurrency ?? '256', '--concurrency');
+  const { kube, electorKube } = kubeClients(options);
   const { config } = session;
   // every secret the configuration names is scrubbed from logs, status, Events and spans
   const scrubber = new SecretScrubber();
@@ -114,9 +135,9 @@ export async function controllerCommand(
     process.stderr.write(`lc2-backup controller: ${line}\n`);
   };
   const work = new AbortController();
-  const elector = options.leaderElect
+  const elector = electorKube
     ? new LeaderElector({
-        kube,
+        kube: electorKube,
         namespace: session.config.controller.namespace,
         log,
         ...(options.identity === undefined ? {} : { identity: options.identity }),
@@ -176,6 +197,7 @@ export async function controllerCommand(
     await controller.stop();
     await elector?.release();
     kube.close();
+    electorKube?.close();
     await server.close();
     await tracing.shutdown();
     await session.close();

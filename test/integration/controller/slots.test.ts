@@ -39,7 +39,7 @@ describe('ProjectSlots with a stale view', () => {
     // 12 takers at once for 3 slots, half through each "process"; each is first in its own line
     const decisions = await Promise.all(
       names.map(async (h, i) => {
-        const d = await (i % 2 === 0 ? a : b).acquire('p', 3, h, [h]);
+        const d = await (i % 2 === 0 ? a : b).acquire('p', 3, h, { waiting: [h] });
         if (d.acquired) taken.add(h);
         return d;
       }),
@@ -53,7 +53,7 @@ describe('ProjectSlots with a stale view', () => {
     }
     // asked again, the losers find the pool full: the slots stay with the winners
     for (const h of names.filter((n) => !winners.includes(n))) {
-      const again = await a.acquire('p', 3, h, [h]);
+      const again = await a.acquire('p', 3, h, { waiting: [h] });
       if (again.acquired) taken.add(h);
     }
     const after = await holders('race', 'p');
@@ -64,17 +64,17 @@ describe('ProjectSlots with a stale view', () => {
   it('takes over the slot of a finished holder with one conditional write; gives a held one back', async () => {
     const finished = new Set<string>();
     const slots = pool('hand', (h) => !finished.has(h));
-    expect((await slots.acquire('p', 1, 'first', ['first'])).acquired).toBe(true);
+    expect((await slots.acquire('p', 1, 'first', { waiting: ['first'] })).acquired).toBe(true);
     // while `first` runs, `second` waits with its place in line
-    const waiting = await slots.acquire('p', 1, 'second', ['second']);
+    const waiting = await slots.acquire('p', 1, 'second', { waiting: ['second'] });
     expect(waiting).toMatchObject({ acquired: false, position: 1 });
     // `first` finishes and writes no release: `second` takes the Lease over
     finished.add('first');
-    expect((await slots.acquire('p', 1, 'second', ['second'])).acquired).toBe(true);
+    expect((await slots.acquire('p', 1, 'second', { waiting: ['second'] })).acquired).toBe(true);
     expect(await holders('hand', 'p')).toEqual(['second']);
     // a holder that stops unfinished gives its slot back explicitly
     await slots.release('p', 1, 'second');
     expect(await holders('hand', 'p')).toEqual([]);
-    expect((await slots.acquire('p', 1, 'third', ['third'])).acquired).toBe(true);
+    expect((await slots.acquire('p', 1, 'third', { waiting: ['third'] })).acquired).toBe(true);
   });
 });
