@@ -1,8 +1,9 @@
-// The results of one bench run: a table of medians and ratios on stdout, and JSON + Markdown
-// under bench/results/.
+// The results of one bench run: a table of medians and ratios on stdout, and JSON + Markdown +
+// an SVG chart (chart.ts) under bench/results/.
 import { mkdir, writeFile } from 'node:fs/promises';
 import { cpus, totalmem } from 'node:os';
 import { join } from 'node:path';
+import { svgChart } from './chart.ts';
 import type { Sample } from './measure.ts';
 import type { Medians, Verdict } from './scenarios.ts';
 
@@ -81,11 +82,12 @@ export function textTable(report: RunReport): string {
   return [line(header), ...rows.slice(1).map(line), '', ...verdicts].join('\n');
 }
 
-export function markdown(report: RunReport): string {
+export function markdown(report: RunReport, chart?: string): string {
   const md = (r: string[]): string => `| ${r.join(' | ')} |`;
   const lines = [
     `# Benchmark run ${report.startedAt}`,
     '',
+    ...(chart === undefined ? [] : [`![median wall time per scenario and tool](${chart})`, '']),
     `Machine: ${report.machine.cores} × ${report.machine.cpus}, ${report.machine.memoryGiB} GiB; Node ${report.machine.node}. ` +
       `Medians of ${report.reps} run(s) per tool, tools alternating. Database about ${report.dbMiB} MiB. ` +
       `Concurrency 16 for everyone. Client CPU = user + system of the client process(es); server CPU = MinIO + PostgreSQL.`,
@@ -128,13 +130,15 @@ export function machine(): RunReport['machine'] {
   };
 }
 
-/** Writes `<stamp>.json` and `<stamp>.md` under bench/results/ and returns their paths. */
+/** Writes `<stamp>.json`, `<stamp>.md` and `<stamp>.svg` under bench/results/; returns their paths. */
 export async function writeReport(dir: string, report: RunReport): Promise<string[]> {
   await mkdir(dir, { recursive: true });
   const stamp = report.startedAt.replace(/[:.]/g, '-');
   const json = join(dir, `${stamp}.json`);
   const mdFile = join(dir, `${stamp}.md`);
+  const svg = join(dir, `${stamp}.svg`);
   await writeFile(json, `${JSON.stringify(report, null, 2)}\n`);
-  await writeFile(mdFile, markdown(report));
-  return [json, mdFile];
+  await writeFile(svg, svgChart(report));
+  await writeFile(mdFile, markdown(report, `${stamp}.svg`));
+  return [json, mdFile, svg];
 }
