@@ -263,6 +263,14 @@ async function undo(ctx: EngineContext, target: Target, created: Created): Promi
   }
 }
 
+function dumpChecksum(database: {
+  checksum?: string | undefined;
+  size: number;
+}): { sha256: string; size: number } | undefined {
+  const sha256 = database.checksum?.replace(/^sha256:/, '');
+  return sha256 === undefined ? undefined : { sha256, size: database.size };
+}
+
 async function restoreDump(
   ctx: EngineContext,
   located: LocatedBackup,
@@ -280,6 +288,8 @@ async function restoreDump(
     key: artifact.key,
     scratchDir: ctx.config.engine.scratchDir,
     jobs: ctx.config.engine.restoreJobs,
+    // the dump is checked against the manifest on its way in (older manifests without a checksum: not)
+    expected: dumpChecksum(located.header.database),
     // only a database this run created is ever dropped by the undo
     onCreated: () => {
       run.created.database = conn;

@@ -303,4 +303,50 @@ describe('restore faults', () => {
     const [row] = await app.catalog.listRestores({ backupId: backup.header.backupId });
     expect(row).toMatchObject({ state: 'Failed' });
   });
+  it('a damaged database dump is refused against the manifest: through the scratch directory before pg_restore starts, streamed after it; the new database is dropped', async () => {
+    const first = await runBackup(app.ctx, backupRequest(app, {}, nextName()));
+    const dumpOf = (b: typeof first): { bucket: string; key: string } => {
+      const artifact = b.header.database.artifact;
+      if (artifact === undefined) throw new Error('the backup has no dump');
+      return artifact;
+    };
+    // another backup's dump, a valid one of other data, put in place of the first's
+    await withPg(app.sourceDb, (c) => c.query('CREATE TABLE lc2_damage_marker (id int)'));
+    const second = await runBackup(app.ctx, backupRequest(app, {}, nextName()));
+    await withPg(app.sourceDb, (c) => c.query('DROP TABLE lc2_damage_marker'));
+    const other = await app.store.get(dumpOf(second).bucket, dumpOf(second).key);
+    const chunks: Buffer[] = [];
+    for await (const chunk of other) chunks.push(chunk as Buffer);
+    const replacement = Buffer.concat(chunks);
+    await app.store.put(dumpOf(first).bucket, dumpOf(first).key, replacement, { size: replacement.length });
+    const scratch = mkdtempSync(join(tmpdir(), 'lc2-damaged-'));
+    try {
+      for (const [databaseName, scratchDir] of [
+        ['damaged_dump_scratch', scratch],
+        ['damaged_dump_streamed', undefined],
+      ] as const) {
+        await dropDatabase(databaseName);
+        const engine = { ...app.config.engine, scratchDir };
+        const ctx = {
+          ...app.ctx,
+          config: { ...app.config, engine },
+          now: () => new Date('2025-03-01T00:00:03Z'),
+        };
+        const request = restoreRequest(first.header.backupId, {
+          databaseName,
+          bucket: app.cloneBucket,
+          prefix: databaseName,
+        });
+        const err = await runRestore(ctx, request).catch((e: unknown) => e);
+        expect(err, databaseName).toBeInstanceOf(IntegrityError);
+        expect(String(err)).toMatch(/database dump .* hash to [0-9a-f]{64}, the manifest says/);
+        const exists = await withPg('postgres', (c) =>
+          c.query('SELECT 1 FROM pg_database WHERE datname = $1', [databaseName]),
+        );
+        expect(exists.rowCount, databaseName).toBe(0);
+      }
+    } finally {
+      rmSync(scratch, { recursive: true, force: true });
+    }
+  });
 });
