@@ -1,8 +1,9 @@
 // `npm run bench [-- <scenario>…] [--reps N] [--quick] [--db-mib N]`: our engine against the
 // tools a user would otherwise run (s5cmd, rclone, warp, openssl, pg_dump/pg_restore), on the
 // same test bed and the same deterministic data, alternating, several times; prints medians
-// and ratios and writes JSON + Markdown under bench/results/. Scenarios: issue 10 (P1a, P1b,
-// P3, P4, P5, P7); a scenario argument matches ids by prefix (P1a runs P1a and P1a-small).
+// and ratios and writes JSON + Markdown + an SVG chart under bench/results/. Scenarios: issue
+// 10 (P1a, P1b, P3, P4, P5, P7); a scenario argument matches ids by prefix (P1a runs P1a and
+// P1a-small).
 import { fileURLToPath } from 'node:url';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
