@@ -63,13 +63,13 @@ export interface BackupReconcilerOptions extends RequestReconcilerOptions {
 const plural = 'backuprequests';
 
 /**
- * The priority of the calls that start a request (src/kube/scheduler.ts): high while it has no
- * status yet — the slots it takes and its InProgress are what a new request waits for, so they go
- * before the hand-offs and bookkeeping of requests already answered; normal after. (A new
- * request that must wait is told so at normal priority: starting work goes first.)
+ * A request with no status yet. The calls that start it (its Lease takes, InProgress) go at high
+ * priority (src/kube/scheduler.ts): they are what a new request waits for, so they pass the
+ * hand-offs and bookkeeping of requests already answered; a new request that must wait is told
+ * so at normal priority (starting work goes first), a new place in line at low.
  */
-function firstAnswer(resource: Resource): Priority {
-  return resource.status?.state === undefined ? 'high' : 'normal';
+function isNew(resource: Resource): boolean {
+  return resource.status?.state === undefined;
 }
 
 function succeededStatus(result: BackupResult, started: Date, generation?: number): Record<string, unknown> {
@@ -163,7 +163,8 @@ export class BackupReconciler {
     const key = `${resource.metadata.namespace}/${resource.metadata.name}`;
     const project = request.spec.projectId;
     const waiting = slots.waiting(project);
-    const taken = await this.takeSlots(key, project, slots, { waiting, priority: firstAnswer(resource) });
+    const priority = isNew(resource) ? 'high' : 'normal';
+    const taken = await this.takeSlots(key, project, slots, { waiting, priority });
     this.metrics?.setQueueDepth(project, Math.max(0, waiting.length - (taken === undefined ? 1 : 0)));
     if (taken !== undefined) {
       await this.waitForSlot(resource, taken.pool, taken.decision);
@@ -300,8 +301,6 @@ export class BackupReconciler {
     const message = `waiting for a slot: all ${decision.limit} of ${pool} slots are taken; position ${decision.position ?? 1} in line`;
     const key = `${resource.metadata.namespace}/${resource.metadata.name}`;
     const lastWrite = this.waitWrites.get(key) ?? 0;
-    // a request that starts goes first; then one told it waits; a new place in line last
-    const first = firstAnswer(resource) === 'high';
     const written = await this.resources.updateStatus(
       plural,
       resource.metadata,
@@ -319,7 +318,7 @@ export class BackupReconciler {
           conditions: [readyCondition('False', 'WaitingForSlot', message, resource.metadata.generation)],
         };
       },
-      first ? 'normal' : 'low',
+      isNew(resource) ? 'normal' : 'low',
     );
     if (written !== undefined) this.waitWrites.set(key, Date.now());
   }
@@ -359,7 +358,7 @@ export class BackupReconciler {
         observedGeneration: generation,
         conditions: [readyCondition('False', 'InProgress', 'backup running', generation)],
       }),
-      firstAnswer(resource),
+      isNew(resource) ? 'high' : 'normal',
     );
     this.resources.event(
       resource,

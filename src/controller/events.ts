@@ -24,8 +24,6 @@ export class EventRecorder {
   private readonly queue: PendingEvent[] = [];
   private inFlight = 0;
   private idle: (() => void)[] = [];
-  /** Events dropped because too many were waiting. */
-  dropped = 0;
 
   constructor(kube: KubeClient, component = 'lc2-backup-controller') {
     this.kube = kube;
@@ -36,10 +34,8 @@ export class EventRecorder {
   record(resource: Resource, type: 'Normal' | 'Warning', reason: string, message: string): void {
     const now = new Date().toISOString();
     const { namespace, name, uid } = resource.metadata;
-    if (this.queue.length >= queueLimit) {
-      this.queue.shift();
-      this.dropped++;
-    }
+    // best effort: past the limit the oldest waiting Event gives way
+    if (this.queue.length >= queueLimit) this.queue.shift();
     this.queue.push({
       namespace,
       body: {

@@ -205,7 +205,7 @@ export class Lifecycle {
   }
 
   /** Whether this process archived the request (a restarted one archives it again). */
-  isArchived(resource: Resource): boolean {
+  private isArchived(resource: Resource): boolean {
     return resource.metadata.uid !== undefined && this.archived.has(resource.metadata.uid);
   }
 

@@ -17,11 +17,14 @@ import type {
   WaitOptions,
 } from './types.ts';
 
+/** A provider known by its name now, imported and opened on the first call. */
 class Lazy<T> {
+  readonly name: string;
   #opened: Promise<T> | undefined;
   readonly #open: () => Promise<T>;
 
-  constructor(open: () => Promise<T>) {
+  constructor(name: string, open: () => Promise<T>) {
+    this.name = name;
     this.#open = open;
   }
 
@@ -33,19 +36,7 @@ class Lazy<T> {
 }
 
 /** An ObjectStore opened on first use (`name` is known before). Has no `digest`. */
-export class LazyObjectStore implements ObjectStore {
-  readonly name: string;
-  readonly #store: Lazy<ObjectStore>;
-
-  constructor(name: string, open: () => Promise<ObjectStore>) {
-    this.name = name;
-    this.#store = new Lazy(open);
-  }
-
-  load(): Promise<ObjectStore> {
-    return this.#store.load();
-  }
-
+export class LazyObjectStore extends Lazy<ObjectStore> implements ObjectStore {
   async bucketExists(bucket: string): Promise<boolean> {
     return (await this.load()).bucketExists(bucket);
   }
@@ -91,19 +82,10 @@ export class LazyObjectStore implements ObjectStore {
 }
 
 /** A DatabaseSnapshots opened on first use (`name` is known before). */
-export class LazySnapshots<T extends DatabaseSnapshots = DatabaseSnapshots> implements DatabaseSnapshots {
-  readonly name: string;
-  readonly #snapshots: Lazy<T>;
-
-  constructor(name: string, open: () => Promise<T>) {
-    this.name = name;
-    this.#snapshots = new Lazy(open);
-  }
-
-  load(): Promise<T> {
-    return this.#snapshots.load();
-  }
-
+export class LazySnapshots<T extends DatabaseSnapshots = DatabaseSnapshots>
+  extends Lazy<T>
+  implements DatabaseSnapshots
+{
   async describeInstance(instanceId: string): Promise<DatabaseInstance> {
     return (await this.load()).describeInstance(instanceId);
   }

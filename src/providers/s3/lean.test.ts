@@ -2,9 +2,16 @@ import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { amzDate, authorization, canonicalQuery, encodeKey, s3Error, signingKey, xmlValue } from './lean.ts';
 
+/** The credentials and scope of the SigV4 examples in the S3 API reference. */
+const scope = '20130524/us-east-1/s3/aws4_request';
+const example = {
+  accessKeyId: 'AKIAIOSFODNN7EXAMPLE',
+  scope,
+  key: signingKey('wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY', scope),
+};
+
 describe('lean S3 requests', () => {
   it('signs like AWS (SigV4 example "GET Object" of the S3 API reference)', () => {
-    const scope = '20130524/us-east-1/s3/aws4_request';
     const header = authorization(
       {
         method: 'GET',
@@ -16,11 +23,7 @@ describe('lean S3 requests', () => {
           'x-amz-date': amzDate(new Date('2013-05-24T00:00:00Z')),
         },
       },
-      {
-        accessKeyId: 'AKIAIOSFODNN7EXAMPLE',
-        scope,
-        key: signingKey('wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY', scope),
-      },
+      example,
     );
     expect(header).toBe(
       'AWS4-HMAC-SHA256 Credential=AKIAIOSFODNN7EXAMPLE/20130524/us-east-1/s3/aws4_request, SignedHeaders=host;range;x-amz-content-sha256;x-amz-date, Signature=f0e8bdb87c964420e857bd35b5d6ed310bd44f0170aba48dd91039c6036bdb41',
@@ -28,7 +31,6 @@ describe('lean S3 requests', () => {
   });
 
   it('signs a query like AWS (SigV4 example "GET Bucket (List Objects)")', () => {
-    const scope = '20130524/us-east-1/s3/aws4_request';
     const query = canonicalQuery({ prefix: 'J', 'max-keys': '2' });
     expect(query).toBe('max-keys=2&prefix=J');
     const header = authorization(
@@ -42,11 +44,7 @@ describe('lean S3 requests', () => {
           'x-amz-date': amzDate(new Date('2013-05-24T00:00:00Z')),
         },
       },
-      {
-        accessKeyId: 'AKIAIOSFODNN7EXAMPLE',
-        scope,
-        key: signingKey('wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY', scope),
-      },
+      example,
     );
     expect(header).toMatch(/Signature=34b48302e7b5fa45bde8084f4b7868a86f0a534bc59db6670ed5711ef69dc6f7$/);
     expect(canonicalQuery({ uploadId: 'a/b+c=', partNumber: '1' })).toBe(

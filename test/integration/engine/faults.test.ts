@@ -9,6 +9,7 @@ import { listAll } from '../../../src/components/documentLibrary/copy.ts';
 import { parseConfig } from '../../../src/config/config.ts';
 import { runBackup } from '../../../src/engine/backup/backup.ts';
 import type { EngineContext } from '../../../src/engine/context.ts';
+import { readAll } from '../../../src/engine/manifests.ts';
 import { runRestore } from '../../../src/engine/restore/restore.ts';
 import { restoreFromStore } from '../../../src/components/postgres/postgres.ts';
 import { IntegrityError, NotFoundError, PolicyError, ValidationError } from '../../../src/errors/index.ts';
@@ -314,10 +315,7 @@ describe('restore faults', () => {
     await withPg(app.sourceDb, (c) => c.query('CREATE TABLE lc2_damage_marker (id int)'));
     const second = await runBackup(app.ctx, backupRequest(app, {}, nextName()));
     await withPg(app.sourceDb, (c) => c.query('DROP TABLE lc2_damage_marker'));
-    const other = await app.store.get(dumpOf(second).bucket, dumpOf(second).key);
-    const chunks: Buffer[] = [];
-    for await (const chunk of other) chunks.push(chunk as Buffer);
-    const replacement = Buffer.concat(chunks);
+    const replacement = await readAll(await app.store.get(dumpOf(second).bucket, dumpOf(second).key));
     await app.store.put(dumpOf(first).bucket, dumpOf(first).key, replacement, { size: replacement.length });
     const scratch = mkdtempSync(join(tmpdir(), 'lc2-damaged-'));
     try {
