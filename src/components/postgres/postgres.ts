@@ -15,6 +15,7 @@ import { IntegrityError, NotFoundError, ValidationError } from '../../errors/ind
 import type { ObjectInfo, ObjectStore } from '../../providers/types.ts';
 import { digestObject } from '../../storage/digest.ts';
 import { compressZstd, socketPair, type CompressOptions, type SocketSource } from './compress.ts';
+import { splitRestore, type Loader, type SplitRestoreResult } from './splitRestore.ts';
 
 export interface PgConnection {
   /** For messages: the instance id the configuration calls this server. */
@@ -234,7 +235,10 @@ export interface RestoreOptions {
   store: ObjectStore;
   bucket: string;
   key: string;
-  /** With a scratch directory the dump is downloaded first so pg_restore can run -j jobs. */
+  /**
+   * With a scratch directory the dump is decompressed into a file there, and `jobs` pg_restore
+   * processes load it as it grows (splitRestore.ts); without one it is streamed into one pg_restore.
+   */
   scratchDir?: string | undefined;
   jobs?: number | undefined;
   /**
@@ -246,8 +250,8 @@ export interface RestoreOptions {
   signal?: AbortSignal | undefined;
   /**
    * The stored dump's SHA-256 (hex) and size as the manifest recorded them: the bytes downloaded
-   * are hashed on their way into zstd and a mismatch fails the restore with an IntegrityError —
-   * before pg_restore starts when the dump goes through the scratch directory.
+   * are hashed on their way into zstd and a mismatch fails the restore with an IntegrityError once
+   * the download ends — through the scratch directory before indexes and constraints are built.
    */
   expected?: { sha256: string; size: number } | undefined;
 }
@@ -384,46 +388,91 @@ export async function decompressToFile(
   if (exit.status === 'rejected') throw exit.reason;
 }
 
-/** Downloads and decompresses the dump into the scratch directory, then pg_restore -j from there. */
+function scratchError(err: unknown, scratchDir: string): unknown {
+  if (
+    !/ENOSPC|No space left/i.test(`${(err as NodeJS.ErrnoException).code ?? ''} ${(err as Error).message}`)
+  ) {
+    return err;
+  }
+  return new Error(
+    `engine.scratchDir ${scratchDir}: no space left for the database dump; free space there or point engine.scratchDir at a larger disk`,
+    { cause: err },
+  );
+}
+
+/** Runs pg_restore with `args` against the new database. */
+async function runPgRestore(options: RestoreOptions, args: string[]): Promise<void> {
+  const { conn, signal } = options;
+  const child = spawn(tool(options.pgBin, 'pg_restore'), [...restoreArgs(conn), ...args], {
+    env: pgEnv(conn),
+    stdio: ['ignore', 'ignore', 'pipe'],
+    ...(signal === undefined ? {} : { signal, killSignal: 'SIGKILL' as const }),
+  });
+  await exitOf(child, 'pg_restore').catch((err: unknown) => {
+    throw new Error(`pg_restore into ${describe(conn)} failed: ${(err as Error).message}`, { cause: err });
+  });
+}
+
+/** Starts a pg_restore with `args` that reads the archive from its stdin. */
+function startLoader(options: RestoreOptions, args: string[]): { child: Loader; exited: Promise<void> } {
+  const { conn, signal } = options;
+  const child = spawn(tool(options.pgBin, 'pg_restore'), [...restoreArgs(conn), ...args], {
+    env: pgEnv(conn),
+    stdio: ['pipe', 'ignore', 'pipe'],
+    ...(signal === undefined ? {} : { signal, killSignal: 'SIGKILL' as const }),
+  });
+  const exited = exitOf(child, 'pg_restore').catch((err: unknown) => {
+    throw new Error(`pg_restore into ${describe(conn)} failed: ${(err as Error).message}`, { cause: err });
+  });
+  exited.catch(() => undefined);
+  return { child, exited };
+}
+
+/**
+ * Decompresses the dump into the scratch directory, restoring schema and table data from the file
+ * while it grows (splitRestore.ts), then the rest with pg_restore -j once it is whole and checked.
+ * An archive that cannot be split is restored by pg_restore -j from the whole file.
+ */
 async function restoreFromScratch(
   options: RestoreOptions,
   stored: Readable,
   scratchDir: string,
 ): Promise<void> {
-  const { conn, signal } = options;
   const dir = await mkdtemp(join(scratchDir, 'lc2-restore-'));
+  const stop = new AbortController();
+  const signal = options.signal === undefined ? stop.signal : AbortSignal.any([options.signal, stop.signal]);
   try {
     const file = join(dir, 'database.pgdump');
     const dump = checkedDump(options);
     stored.on('error', (err) => dump.tap.destroy(err));
-    try {
-      await decompressToFile(stored.pipe(dump.tap), file, signal);
-    } catch (err) {
+    const written = decompressToFile(stored.pipe(dump.tap), file, signal).catch((err: unknown) => {
       stored.destroy();
-      if (
-        /ENOSPC|No space left/i.test(`${(err as NodeJS.ErrnoException).code ?? ''} ${(err as Error).message}`)
-      ) {
-        throw new Error(
-          `engine.scratchDir ${scratchDir}: no space left for the database dump; free space there or point engine.scratchDir at a larger disk`,
-          { cause: err },
-        );
-      }
+      throw scratchError(err, scratchDir);
+    });
+    written.catch(() => undefined);
+    const jobs = options.jobs ?? 2;
+    let split: SplitRestoreResult | undefined;
+    try {
+      split = await splitRestore({
+        file,
+        dir,
+        written,
+        jobs,
+        pgRestore: (args) => runPgRestore(options, args),
+        startLoader: (args) => startLoader(options, args),
+        signal: options.signal,
+      });
+      await written;
+    } catch (err) {
+      // stops the download too (when the split failed first: a failed download is `err` itself)
+      stop.abort(err);
+      await written.catch(() => undefined);
       throw err;
     }
-    // a damaged dump never reaches the database
+    // the whole dump is here: a damaged one fails before pg_restore starts (whole file) or
+    // before indexes and constraints are built (split; the caller drops the new database)
     dump.check();
-    const child = spawn(
-      tool(options.pgBin, 'pg_restore'),
-      [...restoreArgs(conn), '-j', String(options.jobs ?? 2), file],
-      {
-        env: pgEnv(conn),
-        stdio: ['ignore', 'ignore', 'pipe'],
-        ...(signal === undefined ? {} : { signal, killSignal: 'SIGKILL' as const }),
-      },
-    );
-    await exitOf(child, 'pg_restore').catch((err: unknown) => {
-      throw new Error(`pg_restore into ${describe(conn)} failed: ${(err as Error).message}`, { cause: err });
-    });
+    await runPgRestore(options, [...(split?.restArgs ?? [file]), '-j', String(jobs)]);
   } finally {
     await rm(dir, { recursive: true, force: true });
   }

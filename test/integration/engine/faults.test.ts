@@ -304,7 +304,7 @@ describe('restore faults', () => {
     const [row] = await app.catalog.listRestores({ backupId: backup.header.backupId });
     expect(row).toMatchObject({ state: 'Failed' });
   });
-  it('a damaged database dump is refused against the manifest: through the scratch directory before pg_restore starts, streamed after it; the new database is dropped', async () => {
+  it('a damaged database dump is refused against the manifest once downloaded (through the scratch directory before indexes and constraints are built, streamed after pg_restore); the new database is dropped', async () => {
     const first = await runBackup(app.ctx, backupRequest(app, {}, nextName()));
     const dumpOf = (b: typeof first): { bucket: string; key: string } => {
       const artifact = b.header.database.artifact;
