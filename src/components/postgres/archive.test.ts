@@ -82,6 +82,8 @@ const entries: Entry[] = [
   { dumpId: 21, desc: 'TABLE DATA', section: Section.data, data: [] },
   { dumpId: 300, desc: 'TABLE DATA', section: Section.data, data: ['x'.repeat(70_000), 'y\n'] },
   { dumpId: 40, desc: 'INDEX', section: Section.postData },
+  // past the 31 bits a bitwise read would keep
+  { dumpId: 4_000_000_000, desc: 'COMMENT', section: Section.none },
 ];
 
 /** Walks `bytes` in pieces of `size` (the walker asks where each piece starts). */

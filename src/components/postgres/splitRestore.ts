@@ -206,7 +206,8 @@ class Split {
     const buffer = Buffer.allocUnsafe(readSize);
     for (;;) {
       const at = this.#walker.next;
-      const size = await this.#file.grown(at, this.#stopped);
+      // a whole read's worth (or the end): one walk per megabyte, not one per write of zstd's
+      const size = await this.#file.grown(at + readSize - 1, this.#stopped);
       if (size <= at && this.#file.finished) break;
       const read = await this.#file.read(buffer, at, Math.min(readSize, size - at));
       this.#walker.walk(buffer.subarray(0, read));
