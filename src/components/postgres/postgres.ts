@@ -467,7 +467,9 @@ async function restoreFromScratch(
       // stops the download too (when the split failed first: a failed download is `err` itself)
       stop.abort(err);
       await written.catch(() => undefined);
-      throw err;
+      // the split writes into the scratch directory too (the TOC copy): a full disk says so (only
+      // this process's own write errors: a pg_restore message may be about the server's disk)
+      throw (err as NodeJS.ErrnoException).code === 'ENOSPC' ? scratchError(err, scratchDir) : err;
     }
     // the whole dump is here: a damaged one fails before pg_restore starts (whole file) or
     // before indexes and constraints are built (split; the caller drops the new database)
