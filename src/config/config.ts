@@ -212,12 +212,19 @@ export const Config = z.strictObject({
       /** A scratch directory enables parallel pg_restore (-j) from a downloaded dump. */
       scratchDir: z.string().optional(),
       restoreJobs: z.number().int().min(1).max(64).default(2),
+      /**
+       * With a scratch directory: load tables while the dump still downloads (`always`), only once
+       * it is whole (`never`), or `auto`: while downloading when the PostgreSQL server is on
+       * another machine or this one has cores to spare (src/components/postgres/splitRestore.ts).
+       */
+      loadWhileDownloading: z.enum(['auto', 'always', 'never']).default('auto'),
     })
     .default({
       concurrency: 16,
       multipartCopyThreshold: 5 * 1024 ** 3,
       generatedFilePatterns: defaultGeneratedPatterns,
       restoreJobs: 2,
+      loadWhileDownloading: 'auto',
     }),
 });
 export type Config = z.infer<typeof Config>;

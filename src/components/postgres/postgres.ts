@@ -15,7 +15,13 @@ import { IntegrityError, NotFoundError, ValidationError } from '../../errors/ind
 import type { ObjectInfo, ObjectStore } from '../../providers/types.ts';
 import { digestObject } from '../../storage/digest.ts';
 import { compressZstd, socketPair, type CompressOptions, type SocketSource } from './compress.ts';
-import { splitRestore, type Loader, type SplitRestoreResult } from './splitRestore.ts';
+import {
+  loadsWhileDownloading,
+  splitRestore,
+  type Loader,
+  type LoadWhileDownloading,
+  type SplitRestoreResult,
+} from './splitRestore.ts';
 
 export interface PgConnection {
   /** For messages: the instance id the configuration calls this server. */
@@ -236,11 +242,14 @@ export interface RestoreOptions {
   bucket: string;
   key: string;
   /**
-   * With a scratch directory the dump is decompressed into a file there, and `jobs` pg_restore
-   * processes load it as it grows (splitRestore.ts); without one it is streamed into one pg_restore.
+   * With a scratch directory the dump is decompressed into a file there and loaded by `jobs`
+   * pg_restore processes: as it grows (splitRestore.ts) or once it is whole, as
+   * `loadWhileDownloading` says; without one it is streamed into one pg_restore.
    */
   scratchDir?: string | undefined;
   jobs?: number | undefined;
+  /** Default `auto` (loadsWhileDownloading in splitRestore.ts). */
+  loadWhileDownloading?: LoadWhileDownloading | undefined;
   /**
    * Called once this call has created the database (and only then): what a failed restore may
    * drop. A database that existed before is refused, never reported here.
@@ -429,9 +438,10 @@ function startLoader(options: RestoreOptions, args: string[]): { child: Loader; 
 }
 
 /**
- * Decompresses the dump into the scratch directory, restoring schema and table data from the file
- * while it grows (splitRestore.ts), then the rest with pg_restore -j once it is whole and checked.
- * An archive that cannot be split is restored by pg_restore -j from the whole file.
+ * Decompresses the dump into the scratch directory. Loading while downloading, schema and table
+ * data are restored from the file while it grows (splitRestore.ts) and the rest with pg_restore -j
+ * once it is whole and checked; otherwise, and for an archive that cannot be split, pg_restore -j
+ * restores it from the whole file.
  */
 async function restoreFromScratch(
   options: RestoreOptions,
@@ -452,16 +462,21 @@ async function restoreFromScratch(
     written.catch(() => undefined);
     const jobs = options.jobs ?? 2;
     let split: SplitRestoreResult | undefined;
+    const overlap = loadsWhileDownloading(options.loadWhileDownloading ?? 'auto', {
+      host: options.conn.host,
+      jobs,
+    });
     try {
-      split = await splitRestore({
-        file,
-        dir,
-        written,
-        jobs,
-        pgRestore: (args) => runPgRestore(options, args),
-        startLoader: (args) => startLoader(options, args),
-        signal: options.signal,
-      });
+      if (overlap)
+        split = await splitRestore({
+          file,
+          dir,
+          written,
+          jobs,
+          pgRestore: (args) => runPgRestore(options, args),
+          startLoader: (args) => startLoader(options, args),
+          signal: options.signal,
+        });
       await written;
     } catch (err) {
       // stops the download too (when the split failed first: a failed download is `err` itself)

@@ -164,6 +164,7 @@ describe('restore through the scratch directory', () => {
         key: 'split.zst',
         scratchDir: scratch,
         jobs,
+        loadWhileDownloading: 'always',
       });
       expect(loadedEarly).toBe(true);
       expect(await contents(target)).toEqual(sourceContents);
@@ -171,6 +172,28 @@ describe('restore through the scratch directory', () => {
     },
     120_000,
   );
+
+  it('with loadWhileDownloading never, loads nothing before the dump is whole', async () => {
+    const target = dbName('split_never');
+    let loadedEarly: boolean | undefined;
+    const beforeLast = async (): Promise<void> => {
+      await sleep(1000);
+      loadedEarly = await withPg(target, (c) =>
+        c.query("SELECT 1 FROM pg_tables WHERE tablename = 'a_first'").then((r) => r.rowCount === 1),
+      );
+    };
+    await restoreFromStore({
+      conn: conn(target),
+      pgBin: testbed().postgres.binDir,
+      store: slowStore(store, beforeLast),
+      bucket,
+      key: 'split.zst',
+      scratchDir: scratch,
+      loadWhileDownloading: 'never',
+    });
+    expect(loadedEarly).toBe(false);
+    expect(await contents(target)).toEqual(sourceContents);
+  }, 120_000);
 
   it('restores an archive with large objects the plain way, from the whole file', async () => {
     const target = dbName('split_lo_r');
@@ -181,6 +204,7 @@ describe('restore through the scratch directory', () => {
       bucket,
       key: 'lo.zst',
       scratchDir: scratch,
+      loadWhileDownloading: 'always',
     });
     const restored = await contents(target);
     expect(restored).toEqual(await contents(withLargeObject.name));
@@ -198,6 +222,7 @@ describe('restore through the scratch directory', () => {
       bucket,
       key: 'cut.zst',
       scratchDir: scratch,
+      loadWhileDownloading: 'always',
     }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(Error);
     expect(String(err)).toMatch(/truncated|unexpected end|premature end|incomplete|inside a data block/i);

@@ -15,6 +15,7 @@
 // `undefined` and are restored the plain way once the file is whole.
 import type { ChildProcessByStdio } from 'node:child_process';
 import { open, writeFile, type FileHandle } from 'node:fs/promises';
+import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import type { Readable, Writable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -27,6 +28,32 @@ import {
   type ArchiveHead,
   type TocEntry,
 } from './archive.ts';
+
+export type LoadWhileDownloading = 'auto' | 'always' | 'never';
+
+function onThisMachine(host: string): boolean {
+  // a socket directory, a loopback name or address
+  return (
+    host === '' || host.startsWith('/') || host === 'localhost' || host === '::1' || host.startsWith('127.')
+  );
+}
+
+/**
+ * Whether a restore loads tables while the dump downloads. The split costs about 1 CPU-s per GB
+ * on this machine (the walk, and the loaders' input read from the file and written to their
+ * pipes; docs/performance.md, P4). A PostgreSQL server elsewhere does not share these cores, so
+ * hiding the download behind the load is free; next to a local server on a small machine the
+ * server's loading needs the cores (measured on 2 cores: no faster, and the whole-application
+ * restore slower), so `auto` splits there only with cores to spare beside the `jobs` backends.
+ */
+export function loadsWhileDownloading(
+  setting: LoadWhileDownloading,
+  server: { host: string; jobs: number },
+  cores = availableParallelism(),
+): boolean {
+  if (setting !== 'auto') return setting === 'always';
+  return !onThisMachine(server.host) || cores >= 2 * server.jobs + 2;
+}
 
 /** How often a waiting reader looks at the file again while it grows. */
 const pollMs = 2;

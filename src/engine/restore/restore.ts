@@ -288,6 +288,7 @@ async function restoreDump(
     key: artifact.key,
     scratchDir: ctx.config.engine.scratchDir,
     jobs: ctx.config.engine.restoreJobs,
+    loadWhileDownloading: ctx.config.engine.loadWhileDownloading,
     // the dump is checked against the manifest on its way in (older manifests without a checksum: not)
     expected: dumpChecksum(located.header.database),
     // only a database this run created is ever dropped by the undo
