@@ -43,8 +43,9 @@ function onThisMachine(host: string): boolean {
  * on this machine (the walk, and the loaders' input read from the file and written to their
  * pipes; docs/performance.md, P4). A PostgreSQL server elsewhere does not share these cores, so
  * hiding the download behind the load is free; next to a local server on a small machine the
- * server's loading needs the cores (measured on 2 cores: no faster, and the whole-application
- * restore slower), so `auto` splits there only with cores to spare beside the `jobs` backends.
+ * server's loading needs those cores (measured on 2 cores: no faster, within the run-to-run
+ * spread, for that CPU), so `auto` splits there only with cores to spare beside the `jobs`
+ * backends.
  */
 export function loadsWhileDownloading(
   setting: LoadWhileDownloading,
