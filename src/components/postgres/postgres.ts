@@ -409,32 +409,34 @@ function scratchError(err: unknown, scratchDir: string): unknown {
   );
 }
 
-/** Runs pg_restore with `args` against the new database. */
-async function runPgRestore(options: RestoreOptions, args: string[]): Promise<void> {
+/** Starts pg_restore with `args` against the new database; `stdin`: a pipe to feed it the archive. */
+function spawnPgRestore(
+  options: RestoreOptions,
+  args: string[],
+  stdin: 'pipe' | 'ignore',
+): { child: Child; exited: Promise<void> } {
   const { conn, signal } = options;
   const child = spawn(tool(options.pgBin, 'pg_restore'), [...restoreArgs(conn), ...args], {
     env: pgEnv(conn),
-    stdio: ['ignore', 'ignore', 'pipe'],
+    stdio: [stdin, 'ignore', 'pipe'],
     ...(signal === undefined ? {} : { signal, killSignal: 'SIGKILL' as const }),
-  });
-  await exitOf(child, 'pg_restore').catch((err: unknown) => {
-    throw new Error(`pg_restore into ${describe(conn)} failed: ${(err as Error).message}`, { cause: err });
-  });
-}
-
-/** Starts a pg_restore with `args` that reads the archive from its stdin. */
-function startLoader(options: RestoreOptions, args: string[]): { child: Loader; exited: Promise<void> } {
-  const { conn, signal } = options;
-  const child = spawn(tool(options.pgBin, 'pg_restore'), [...restoreArgs(conn), ...args], {
-    env: pgEnv(conn),
-    stdio: ['pipe', 'ignore', 'pipe'],
-    ...(signal === undefined ? {} : { signal, killSignal: 'SIGKILL' as const }),
-  });
+  }) as Child; // stderr is a pipe; stdin one only when asked
   const exited = exitOf(child, 'pg_restore').catch((err: unknown) => {
     throw new Error(`pg_restore into ${describe(conn)} failed: ${(err as Error).message}`, { cause: err });
   });
   exited.catch(() => undefined);
   return { child, exited };
+}
+
+/** Runs pg_restore with `args` (the archive a file among them) against the new database. */
+function runPgRestore(options: RestoreOptions, args: string[]): Promise<void> {
+  return spawnPgRestore(options, args, 'ignore').exited;
+}
+
+/** Starts a pg_restore that reads the archive from its stdin. */
+function startLoader(options: RestoreOptions, args: string[]): { child: Loader; exited: Promise<void> } {
+  const { child, exited } = spawnPgRestore(options, args, 'pipe');
+  return { child: child as Loader, exited };
 }
 
 /**

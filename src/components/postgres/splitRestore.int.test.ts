@@ -10,7 +10,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { testbed, uniqueName, withPg } from '../../../test/env/fixtures.ts';
 import { MemoryObjectStore } from '../../providers/memory/objectStore.ts';
 import type { ObjectStore } from '../../providers/types.ts';
-import { dumpToStore, restoreFromStore, type PgConnection } from './postgres.ts';
+import { readAll } from '../../engine/manifests.ts';
+import { dumpToStore, restoreFromStore, type PgConnection, type RestoreOptions } from './postgres.ts';
 
 const bucket = 'dumps';
 let store: MemoryObjectStore;
@@ -75,14 +76,31 @@ const schema = `
   INSERT INTO z_last SELECT i, md5(random()::text) || md5(random()::text) FROM generate_series(1, 150000) AS i;
 `;
 
+/** Restores `key` into the new database `target` through the scratch directory. */
+function restore(
+  target: string,
+  key: string,
+  options: Pick<RestoreOptions, 'jobs' | 'loadWhileDownloading'> & { from?: ObjectStore },
+): Promise<void> {
+  return restoreFromStore({
+    conn: conn(target),
+    pgBin: testbed().postgres.binDir,
+    store: options.from ?? store,
+    bucket,
+    key,
+    scratchDir: scratch,
+    jobs: options.jobs,
+    loadWhileDownloading: options.loadWhileDownloading,
+  });
+}
+
 /** Hands out the stored dump in 64 KiB pieces; `beforeLast` runs before the last piece goes. */
 function slowStore(inner: ObjectStore, beforeLast: () => Promise<void>): ObjectStore {
   return new Proxy(inner, {
     get(target, prop, receiver) {
       if (prop !== 'get') return Reflect.get(target, prop, receiver) as unknown;
       return async (b: string, key: string): Promise<Readable> => {
-        const whole = await (await target.get(b, key)).toArray();
-        const bytes = Buffer.concat(whole as Buffer[]);
+        const bytes = await readAll(await target.get(b, key));
         return Readable.from(
           (async function* pieces() {
             for (let at = 0; at < bytes.length; at += 65_536) {
@@ -156,13 +174,8 @@ describe('restore through the scratch directory', () => {
           }).catch(() => false);
         }
       };
-      await restoreFromStore({
-        conn: conn(target),
-        pgBin: testbed().postgres.binDir,
-        store: slowStore(store, beforeLast),
-        bucket,
-        key: 'split.zst',
-        scratchDir: scratch,
+      await restore(target, 'split.zst', {
+        from: slowStore(store, beforeLast),
         jobs,
         loadWhileDownloading: 'always',
       });
@@ -182,48 +195,24 @@ describe('restore through the scratch directory', () => {
         c.query("SELECT 1 FROM pg_tables WHERE tablename = 'a_first'").then((r) => r.rowCount === 1),
       );
     };
-    await restoreFromStore({
-      conn: conn(target),
-      pgBin: testbed().postgres.binDir,
-      store: slowStore(store, beforeLast),
-      bucket,
-      key: 'split.zst',
-      scratchDir: scratch,
-      loadWhileDownloading: 'never',
-    });
+    await restore(target, 'split.zst', { from: slowStore(store, beforeLast), loadWhileDownloading: 'never' });
     expect(loadedEarly).toBe(false);
     expect(await contents(target)).toEqual(sourceContents);
   }, 120_000);
 
   it('restores an archive with large objects the plain way, from the whole file', async () => {
     const target = dbName('split_lo_r');
-    await restoreFromStore({
-      conn: conn(target),
-      pgBin: testbed().postgres.binDir,
-      store,
-      bucket,
-      key: 'lo.zst',
-      scratchDir: scratch,
-      loadWhileDownloading: 'always',
-    });
+    await restore(target, 'lo.zst', { loadWhileDownloading: 'always' });
     const restored = await contents(target);
     expect(restored).toEqual(await contents(withLargeObject.name));
     expect((restored.meta as { large_objects: string | null }).large_objects).toMatch(/^[0-9a-f]{32}$/);
   }, 120_000);
 
   it('a dump cut short fails the restore with what is wrong, and leaves no scratch files', async () => {
-    const whole = Buffer.concat((await (await store.get(bucket, 'split.zst')).toArray()) as Buffer[]);
+    const whole = await readAll(await store.get(bucket, 'split.zst'));
     await store.put(bucket, 'cut.zst', whole.subarray(0, Math.floor(whole.length * 0.6)));
     const target = dbName('split_cut');
-    const err = await restoreFromStore({
-      conn: conn(target),
-      pgBin: testbed().postgres.binDir,
-      store,
-      bucket,
-      key: 'cut.zst',
-      scratchDir: scratch,
-      loadWhileDownloading: 'always',
-    }).catch((e: unknown) => e);
+    const err = await restore(target, 'cut.zst', { loadWhileDownloading: 'always' }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(Error);
     expect(String(err)).toMatch(/truncated|unexpected end|premature end|incomplete|inside a data block/i);
     expect(await readdir(scratch)).toEqual([]);

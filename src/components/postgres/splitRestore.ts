@@ -316,18 +316,22 @@ function write(stream: Writable, bytes: Uint8Array): Promise<void> {
   });
 }
 
-/** Reads the header and TOC once they are in the file; undefined for an archive not split here. */
+/**
+ * Reads the header and TOC once they are in the file, with their bytes (`prefix`); undefined for
+ * an archive not split here.
+ */
 async function readHead(
   file: GrowingFile,
   stopped: () => Error | undefined,
-): Promise<ArchiveHead | undefined> {
+): Promise<{ head: ArchiveHead; prefix: Buffer } | undefined> {
   let want = headRead;
   for (;;) {
     const size = await file.grown(want - 1, stopped);
     const bytes = Buffer.allocUnsafe(Math.min(want, size));
     const read = bytes.length === 0 ? 0 : await file.read(bytes, 0, bytes.length);
     try {
-      return parseArchiveHead(bytes.subarray(0, read));
+      const head = parseArchiveHead(bytes.subarray(0, read));
+      return { head, prefix: bytes.subarray(0, head.dataStart) };
     } catch (err) {
       if (err instanceof UnsupportedArchive) return undefined;
       if (!(err instanceof NeedMoreBytes)) throw err;
@@ -392,16 +396,16 @@ export async function splitRestore(options: SplitRestoreOptions): Promise<SplitR
   options.signal?.addEventListener('abort', onAbort, { once: true });
   let walking: Promise<void> | undefined;
   try {
-    const head = await readHead(file, stopped);
-    const tableData = head === undefined ? undefined : splittable(head);
-    if (head === undefined || tableData === undefined) return undefined;
+    const start = await readHead(file, stopped);
+    const tableData = start === undefined ? undefined : splittable(start.head);
+    if (start === undefined || tableData === undefined) return undefined;
+    const { head, prefix } = start;
     split = new Split(file, head, { tableData, jobs, stopped });
     const running = split;
     walking = running.walk();
     walking.catch((err: unknown) => {
       running.fail(err as Error);
     });
-    const prefix = await readPrefix(file, head.dataStart);
     const toc = join(options.dir, 'toc.pgdump');
     await writeFile(toc, prefix);
     const dataList = await writeList(join(options.dir, 'data.list'), tableData);
@@ -425,10 +429,4 @@ export async function splitRestore(options: SplitRestoreOptions): Promise<SplitR
     options.signal?.removeEventListener('abort', onAbort);
     await file.close();
   }
-}
-
-async function readPrefix(file: GrowingFile, length: number): Promise<Buffer> {
-  const bytes = Buffer.allocUnsafe(length);
-  for (let at = 0; at < length;) at += await file.read(bytes.subarray(at), at, length - at);
-  return bytes;
 }
