@@ -9,8 +9,8 @@ import type { EngineContext } from '../src/engine/context.ts';
 import { runBackup } from '../src/engine/backup/backup.ts';
 import { runRestore } from '../src/engine/restore/restore.ts';
 import { silentLogger } from '../src/observability/logger.ts';
-import { dropBucket, pgEnv, s5cmd, type Bench } from './context.ts';
-import { measureInProcess, measurePeer } from './measure.ts';
+import { BY_HAND, dropBucket, pgEnv, restoreByHand, s5cmd, shellWord, type Bench } from './context.ts';
+import { measureInProcess, measurePeer, type PeerCommand } from './measure.ts';
 import type { Contender } from './scenarios.ts';
 
 export const appProject = 'bench';
@@ -25,6 +25,8 @@ interface Backup {
   backupId: string;
   /** Where the document copies are in bucket `backups`. */
   prefix: string;
+  /** The stored (compressed) database dump. */
+  dump: { bucket: string; key: string };
 }
 
 function appBackup(bench: Bench): Promise<Backup> {
@@ -45,7 +47,14 @@ function appBackup(bench: Bench): Promise<Backup> {
       'bench BackupRequest',
     );
     const result = await runBackup(ctx, request);
-    return { catalog, backupId: result.header.backupId, prefix: result.header.documentLibrary.prefix };
+    const artifact = result.header.database.artifact;
+    if (artifact === undefined) throw new Error('bench: the application backup stored no database dump');
+    return {
+      catalog,
+      backupId: result.header.backupId,
+      prefix: result.header.documentLibrary.prefix,
+      dump: { bucket: artifact.bucket, key: artifact.key },
+    };
   });
 }
 
@@ -61,6 +70,10 @@ function restoreRequest(backupId: string, databaseName: string, bucket: string):
     {},
     'bench RestoreRequest',
   );
+}
+
+function shellLine(command: PeerCommand): string {
+  return [command.command, ...command.args].map(shellWord).join(' ');
 }
 
 export async function restoreApp(
@@ -90,6 +103,28 @@ export async function restoreApp(
       },
     },
     {
+      tool: BY_HAND,
+      run: async (rep) => {
+        const database = `p7_hand_${rep}`;
+        const bucket = `p7-hand-${rep}`;
+        await bench.stores.get('minio').createBucket(bucket);
+        const copy = s5cmd(bench.tools, bench.s3, [
+          'cp',
+          `s3://backups/${backup.prefix}/*`,
+          `s3://${bucket}/`,
+        ]);
+        const db = restoreByHand(bench, backup.dump, { database, file: join(bench.dir, 'p7-hand.pgdump') });
+        const sample = await measurePeer(bench.serverPids(), {
+          command: '/bin/bash',
+          args: ['-c', `set -e; (${db.args[1] ?? ''}) & db=$!; ${shellLine(copy)} > /dev/null; wait $db`],
+          env: { ...db.env, ...copy.env },
+        });
+        await options.dropDatabase(database);
+        await dropBucket(bench, bench.s3, bucket);
+        return sample;
+      },
+    },
+    {
       tool: 'pg_restore+s5cmd',
       run: async (rep) => {
         const database = `p7_peer_${rep}`;
@@ -101,7 +136,7 @@ export async function restoreApp(
           `s3://${bucket}/`,
         ]);
         const db = `"${bin('createdb')}" ${database} && "${bin('pg_restore')}" -j2 --no-owner --no-acl --exit-on-error -d ${database} "${options.dumpFile}"`;
-        const quoted = [copy.command, ...copy.args].map((a) => `'${a}'`).join(' ');
+        const quoted = shellLine(copy);
         const sample = await measurePeer(bench.serverPids(), {
           command: '/bin/bash',
           args: ['-c', `set -e; (${db}) & db=$!; ${quoted} > /dev/null; wait $db`],

@@ -1,6 +1,7 @@
 // What every scenario shares: the test bed (PostgreSQL, MinIO, a second MinIO for streamed
 // copies), the peers, our engine's stores and configuration, data prepared once per run, and
 // the commands that drive the peers against the bed.
+import { join } from 'node:path';
 import type { TestbedInfo } from '../test/env/testbed.ts';
 import { Testbed } from '../test/env/testbed.ts';
 import type { Config } from '../src/config/config.ts';
@@ -43,6 +44,41 @@ export function s5cmd(tools: Tools, s3: S3Info, args: string[]): PeerCommand {
       AWS_SECRET_ACCESS_KEY: s3.secretAccessKey,
       AWS_REGION: s3.region,
     }),
+  };
+}
+
+/** The restore from the stored, compressed dump done by hand: s5cmd cat | zstd -d, then pg_restore -j2. */
+export const BY_HAND = 's5cmd|zstd -d, pg_restore -j2';
+
+/** Quotes a word for /bin/sh. */
+export function shellWord(word: string): string {
+  return `'${word.replaceAll("'", `'\\''`)}'`;
+}
+
+/**
+ * A restore of a stored dump done by hand with the usual tools (a /bin/bash line and its
+ * environment): `s5cmd cat` the compressed dump into `zstd -d`, which writes `file`; then
+ * `createdb` and `pg_restore -j2` from it; then the file is removed, as our restore removes its
+ * scratch file. The same work as ours, done by the peers.
+ */
+export function restoreByHand(
+  bench: Bench,
+  dump: { bucket: string; key: string },
+  target: { database: string; file: string },
+): PeerCommand {
+  const cat = s5cmd(bench.tools, bench.s3, ['cat', `s3://${dump.bucket}/${dump.key}`]);
+  const bin = (name: string): string => shellWord(join(bench.tools.pgBin, name));
+  const file = shellWord(target.file);
+  const line = [
+    `${[cat.command, ...cat.args].map(shellWord).join(' ')} | ${shellWord(bench.tools.zstd)} -d -q -f -o ${file}`,
+    `${bin('createdb')} ${target.database}`,
+    `${bin('pg_restore')} -j2 --no-owner --no-acl --exit-on-error -d ${target.database} ${file}`,
+    `rm -f ${file}`,
+  ].join(' && ');
+  return {
+    command: '/bin/bash',
+    args: ['-c', `set -eo pipefail; ${line}`],
+    env: { ...pgEnv(bench.pg), ...cat.env },
   };
 }
 

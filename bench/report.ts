@@ -70,13 +70,18 @@ export function tableRows(report: RunReport): string[][] {
   );
 }
 
+function verdictWord(v: Verdict, met: string, notMet: string, info: string): string {
+  if (v.info === true) return info;
+  return v.met ? met : notMet;
+}
+
 export function textTable(report: RunReport): string {
   const rows = [header, ...tableRows(report)];
   const widths = header.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? '').length)));
   const line = (r: string[]): string => r.map((c, i) => c.padEnd(widths[i] ?? 0)).join('  ');
   const verdicts = report.scenarios.flatMap((r) =>
     r.verdicts
-      .map((v) => `${r.id}: ${v.met ? 'MET    ' : 'NOT MET'} ${v.detail}`)
+      .map((v) => `${r.id}: ${verdictWord(v, 'MET    ', 'NOT MET', 'info   ')} ${v.detail}`)
       .concat(r.reference === undefined ? [] : [`${r.id}: ${r.reference}`]),
   );
   return [line(header), ...rows.slice(1).map(line), '', ...verdicts].join('\n');
@@ -104,7 +109,7 @@ export function markdown(report: RunReport, chart?: string): string {
     '',
     ...report.scenarios.flatMap((r) => [
       `- **${r.id}** (${r.title}; goal: ${r.goal})`,
-      ...r.verdicts.map((v) => `  - ${v.met ? 'met' : '**not met**'}: ${v.detail}`),
+      ...r.verdicts.map((v) => `  - ${verdictWord(v, 'met', '**not met**', 'measured')}: ${v.detail}`),
       ...(r.reference === undefined ? [] : [`  - ${r.reference}`]),
     ]),
     '',
