@@ -25,17 +25,17 @@ import type { Metrics } from '../observability/metrics.ts';
 import { withSpan } from '../observability/tracing.ts';
 import type { Priority } from '../kube/scheduler.ts';
 import { terminalStates, type Resource, type Resources } from './resources.ts';
-import type { ProjectSlots, SlotDecision } from './slots.ts';
+import type { GlobalLimit, ProjectSlots, SlotDecision } from './slots.ts';
 
 /**
- * Per-project concurrency: the slots, each project's limit, and its waiting requests in order;
- * then the global limit (a second pool, taken after the project's slot).
+ * Per-project concurrency: the slots, each project's limit, and its waiting requests in order
+ * (every project's without one); then the global limit, counted over all projects' slots.
  */
 export interface SlotPolicy {
   manager: ProjectSlots;
   limitFor: (project: string) => number;
-  waiting: (project: string) => string[];
-  global?: { manager: ProjectSlots; limit: number };
+  waiting: (project?: string) => string[];
+  global?: GlobalLimit;
   /** Called when this process freed a slot of `project`: wake the requests next in line. */
   wake?: (project: string) => void;
 }
@@ -209,9 +209,9 @@ export class BackupReconciler {
   }
 
   /**
-   * The project's slot and then the global one; undefined when both are held, else the pool
-   * waited for. When the project's line lets the request go, both Leases are written at once
-   * (one round trip instead of two); the one kept when the other is lost is given back.
+   * The project's slot, when the project's line and the global limit let the request go;
+   * undefined when it is held, else the pool waited for. The global limit is a count over every
+   * project's slots (GlobalLimit), so the take is one Lease write.
    */
   private async takeSlots(
     key: string,
@@ -223,25 +223,26 @@ export class BackupReconciler {
     const limit = slots.limitFor(project);
     const pool = `project ${project}'s`;
     const ahead = await slots.manager.preview(project, limit, key, waiting);
-    if (ahead !== undefined && !ahead.acquired) return { pool, decision: ahead };
+    if (ahead !== undefined) return ahead.acquired ? undefined : { pool, decision: ahead };
     const { global } = slots;
-    const [mine, overall] = await Promise.all([
-      slots.manager.acquire(project, limit, key, { waiting, priority }),
-      global?.manager.acquire('global', global.limit, key, { waiting: [key], priority }),
-    ]);
-    if (!mine.acquired) {
-      if (overall?.acquired === true) await global?.manager.release('global', global.limit, key);
-      return { pool, decision: mine };
+    const place = global?.admit();
+    if (global !== undefined && place === undefined) {
+      const inLine = slots.waiting().indexOf(key);
+      const busy = global.limit;
+      return {
+        pool: 'the global',
+        decision: { acquired: false, busy, limit: busy, position: Math.max(1, inLine + 1) },
+      };
     }
-    if (overall !== undefined && !overall.acquired) {
-      await slots.manager.release(project, limit, key);
-      return { pool: 'the global', decision: overall };
+    try {
+      const mine = await slots.manager.acquire(project, limit, key, { waiting, priority });
+      return mine.acquired ? undefined : { pool, decision: mine };
+    } finally {
+      place?.release();
     }
-    return undefined;
   }
 
   private async releaseSlots(key: string, project: string, slots: SlotPolicy): Promise<void> {
-    await slots.global?.manager.release('global', slots.global.limit, key);
     await slots.manager.release(project, slots.limitFor(project), key);
   }
 

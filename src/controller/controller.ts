@@ -16,7 +16,7 @@ import { JobExecutor } from './jobExecutor.ts';
 import { ArchivalBacklog } from './lifecycle.ts';
 import { WorkQueue } from './queue.ts';
 import { Resources, terminalStates, type Resource } from './resources.ts';
-import { poolLabel, ProjectSlots } from './slots.ts';
+import { GlobalLimit, poolLabel, ProjectSlots } from './slots.ts';
 import { RestoreReconciler } from './restoreReconciler.ts';
 import { ScheduleReconciler } from './scheduleReconciler.ts';
 
@@ -149,16 +149,23 @@ export class Controller {
       const held = await resources.read('backuprequests', namespace, name);
       return held !== undefined && !terminalStates.has(held.status?.state ?? '');
     };
-    const pool = {
+    // the same without a call, for the global count: the requests are listed before any is
+    // reconciled, and a slot is only taken for a request this process has seen, so a holder the
+    // cache does not know is gone
+    const activeNow = (holder: string): boolean => {
+      const [namespace = '', name = ''] = holder.split('/');
+      const held = resources.peek('backuprequests', namespace, name);
+      return held !== undefined && !terminalStates.has(held.status?.state ?? '');
+    };
+    const manager = new ProjectSlots(this.options.kube, {
       namespace: config.controller.namespace,
       holderActive,
       cached: (name: string) => this.leases.get(config.controller.namespace, name),
-    };
-    const manager = new ProjectSlots(this.options.kube, pool);
-    const global = new ProjectSlots(this.options.kube, { ...pool, prefix: 'lc2-limit' });
+      listed: () => this.leases.list(),
+    });
     return {
       manager,
-      global: { manager: global, limit: config.controller.globalConcurrency },
+      global: new GlobalLimit(manager, config.controller.globalConcurrency, activeNow),
       limitFor: (project) => config.projects[project]?.concurrency ?? config.controller.projectConcurrency,
       waiting: (project) => this.waitingRequests(project),
       // a freed slot wakes the requests next in line at once (the periodic recheck is slow)
@@ -223,8 +230,27 @@ export class Controller {
       ),
     );
     this.listed = true;
+    await this.removeOldGlobalPool();
     this.options.engine.log.info(
       'controller started: watching backuprequests, restorerequests and backupschedules',
+    );
+  }
+
+  /**
+   * Versions before 2026-11-27 held the global limit in a second pool of Leases
+   * (`lc2-limit-global-<i>`); it is counted over the project slots now, so those are removed.
+   */
+  private async removeOldGlobalPool(): Promise<void> {
+    const { namespace } = this.options.engine.config.controller;
+    const old = this.leases.list().filter((lease) => lease.metadata.labels?.[poolLabel] === 'lc2-limit');
+    if (old.length === 0) return;
+    await Promise.all(
+      old.map((lease) =>
+        this.options.kube.request('DELETE', leasePath(namespace, lease.metadata.name)).catch(() => undefined),
+      ),
+    );
+    this.options.engine.log.info(
+      `removed ${old.length} Lease(s) of the old global pool (the global limit is counted over the project slots now)`,
     );
   }
 

@@ -89,6 +89,11 @@ export class Resources {
     return run;
   }
 
+  /** The resource as last seen (informer cache or our own last write), without a call. */
+  peek(plural: string, namespace: string, name: string): Resource | undefined {
+    return this.known(plural, namespace, name);
+  }
+
   /** The resource as last seen without a call when possible (informer cache), else a GET. */
   async read(plural: string, namespace: string, name: string): Promise<Resource | undefined> {
     return this.known(plural, namespace, name) ?? (await this.get(plural, namespace, name));

@@ -1,9 +1,9 @@
 // Per-project concurrency held in the API server, so a controller restart keeps it: slot i of
 // project p is the Lease `lc2-slot-<p>-<i>` whose holderIdentity is the request that runs in
 // it. A slot whose holder is gone or finished is taken over. Waiting requests are served in
-// creation order. The global limit is a second pool of the same kind (`lc2-limit-global-<i>`),
-// taken after the project's slot. The pools are read from an informer over the slot Leases (no
-// call per decision), overlaid with this process's own writes until the informer shows them;
+// creation order. The global limit is counted over every project's slots (GlobalLimit), so a
+// starting request writes one Lease. The pools are read from an informer over the slot Leases
+// (no call per decision), overlaid with this process's own writes until the informer shows them;
 // every write is conditional on the resourceVersion read, so a stale view costs a 409, never a
 // slot taken twice.
 import { httpCode, type KubeClient } from '../kube/client.ts';
@@ -44,6 +44,8 @@ export interface SlotPoolOptions {
   prefix?: string;
   /** The slot Leases of the namespace as an informer sees them; without it, a LIST per decision. */
   cached?: (name: string) => Lease | undefined;
+  /** Every Lease the informer holds (the global count needs it; see GlobalLimit). */
+  listed?: () => Lease[];
 }
 
 export class ProjectSlots {
@@ -52,6 +54,7 @@ export class ProjectSlots {
   private readonly holderActive: (holder: string) => Promise<boolean>;
   private readonly prefix: string;
   private readonly cached: ((name: string) => Lease | undefined) | undefined;
+  private readonly listed: (() => Lease[]) | undefined;
   /** Leases this process wrote or read, until the informer shows them (or something newer). */
   private readonly written = new OwnWrites<Lease>();
   /** Leases a take of this process is writing now: no other take of ours tries them meanwhile. */
@@ -63,6 +66,24 @@ export class ProjectSlots {
     this.namespace = options.namespace;
     this.holderActive = options.holderActive;
     this.cached = options.cached;
+    this.listed = options.listed;
+  }
+
+  /**
+   * The holders of this pool's slots, every project's, as this process sees them now (the
+   * informer overlaid with its own writes), without a call. Undefined without an informer.
+   */
+  holdersNow(): string[] | undefined {
+    const { listed, cached } = this;
+    if (listed === undefined || cached === undefined) return undefined;
+    const names = new Set(this.written.keys());
+    for (const lease of listed()) {
+      if (lease.metadata.labels?.[poolLabel] === this.prefix) names.add(lease.metadata.name);
+    }
+    return [...names].flatMap((name) => {
+      const holder = this.known(name, cached(name))?.spec?.holderIdentity;
+      return holder === undefined || holder === '' ? [] : [holder];
+    });
   }
 
   private leaseName(project: string, i: number): string {
@@ -264,5 +285,55 @@ export class ProjectSlots {
         }
       }
     }
+  }
+}
+
+/**
+ * The global limit, counted over every project's slot Leases rather than held in a pool of its
+ * own: a starting request writes one Lease, and what survives a restart is the project slots
+ * themselves. Only the leader takes slots, so the count it sees (the informer plus its own
+ * writes) and the takes it has in flight are the whole of it. `admit` counts and reserves in one
+ * synchronous step, so no two takes of this process pass on the same free place; a take that has
+ * been written and is still reserved counts twice for a moment, which only makes a request wait.
+ */
+export class GlobalLimit {
+  readonly limit: number;
+  private readonly slots: ProjectSlots;
+  /** Whether a holder still needs its slot, from what is known without a call. */
+  private readonly activeNow: (holder: string) => boolean;
+  private reserved = 0;
+
+  constructor(slots: ProjectSlots, limit: number, activeNow: (holder: string) => boolean) {
+    this.slots = slots;
+    this.limit = limit;
+    this.activeNow = activeNow;
+  }
+
+  /** Requests running now, counted without a call: slots held by active holders, and reservations. */
+  running(): number {
+    const holders = this.slots.holdersNow();
+    if (holders === undefined) {
+      throw new Error(
+        'controller: the global limit needs the slot Leases from an informer (SlotPoolOptions.listed)',
+      );
+    }
+    return holders.filter((holder) => this.activeNow(holder)).length + this.reserved;
+  }
+
+  /**
+   * A place for one take if fewer than `limit` requests run; release it once the take is written
+   * or lost. Undefined when the limit is reached.
+   */
+  admit(): { release: () => void } | undefined {
+    if (this.running() >= this.limit) return undefined;
+    this.reserved++;
+    let released = false;
+    return {
+      release: () => {
+        if (released) return;
+        released = true;
+        this.reserved--;
+      },
+    };
   }
 }

@@ -72,4 +72,9 @@ export class OwnWrites<T extends { metadata: { resourceVersion?: string } }> {
   forget(key: string): void {
     this.#objects.delete(key);
   }
+
+  /** The keys of the objects written and not yet caught up with (or forgotten). */
+  keys(): string[] {
+    return [...this.#objects.keys()];
+  }
 }

@@ -14,6 +14,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openCatalog, type Catalog } from '../../../src/catalog/catalog.ts';
 import { Controller } from '../../../src/controller/controller.ts';
 import { LeaderElector } from '../../../src/controller/leader.ts';
+import { poolLabel } from '../../../src/controller/slots.ts';
 import { finalizer } from '../../../src/controller/lifecycle.ts';
 import { microTime } from '../../../src/kube/types.ts';
 import { lineLogger } from '../../../src/observability/logger.ts';
@@ -238,7 +239,7 @@ describe('a request around its run', () => {
   // foreign finalizer and a pending deletion keep this controller's hands off the holder); the
   // next request waits until the holder goes.
   async function heldSlotMakesNextWait(
-    pool: { lease: string; message: RegExp },
+    pool: { lease: string; message: RegExp; labels?: Record<string, string> },
     names: [string, string],
     start: () => Promise<void>,
   ) {
@@ -257,7 +258,7 @@ describe('a request around its run', () => {
     await leases.createNamespacedLease({
       namespace: ns.name,
       body: {
-        metadata: { name: pool.lease },
+        metadata: { name: pool.lease, ...(pool.labels === undefined ? {} : { labels: pool.labels }) },
         spec: {
           holderIdentity: `${ns.name}/${holder}`,
           acquireTime: microTime() as unknown as Date,
@@ -304,15 +305,30 @@ describe('a request around its run', () => {
     await controller?.stop();
   });
 
-  it('holds the global limit in Leases across a restart: a held slot makes the next request wait', async () => {
+  it('holds the global limit across a restart, counted over the project slots; removes the old global pool', async () => {
+    const leases = kc.makeApiClient(CoordinationV1Api);
+    // a Lease of the second pool that versions before 2026-11-27 kept for the global limit
+    const old = 'lc2-limit-global-0';
+    await leases.deleteNamespacedLease({ name: old, namespace: ns.name }).catch(() => undefined);
+    await leases.createNamespacedLease({
+      namespace: ns.name,
+      body: {
+        metadata: { name: old, labels: { [poolLabel]: 'lc2-limit' } },
+        spec: { holderIdentity: `${ns.name}/gone`, acquireTime: microTime() as unknown as Date },
+      },
+    });
+    // the project allows 2; the one running request fills the global limit of 1
     await heldSlotMakesNextWait(
       {
-        lease: 'lc2-limit-global-0',
+        lease: 'lc2-slot-retail-1',
+        labels: { [poolLabel]: 'lc2-slot', 'backup.liferay.cloud/slot-project': 'retail' },
         message: /waiting for a slot: all 1 of the global slots are taken; position 1 in line/,
       },
       ['retail-prd-backup-20250601-040000', 'retail-prd-backup-20250601-050000'],
       () => startController('1h', 1),
     );
+    const left = await leases.readNamespacedLease({ name: old, namespace: ns.name }).catch(() => undefined);
+    expect(left).toBeUndefined();
     await controller?.stop();
   });
 });

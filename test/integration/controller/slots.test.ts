@@ -3,7 +3,7 @@
 // there is (no Lease ever cached) and check that the conditional writes alone keep the limit.
 import { CoordinationV1Api } from '@kubernetes/client-node';
 import { describe, expect, it } from 'vitest';
-import { ProjectSlots } from '../../../src/controller/slots.ts';
+import { GlobalLimit, ProjectSlots } from '../../../src/controller/slots.ts';
 import { kubeClient, kubeConfig, useNamespace } from '../../env/fixtures.ts';
 
 const ns = useNamespace('slots');
@@ -76,5 +76,55 @@ describe('ProjectSlots with a stale view', () => {
     await slots.release('p', 1, 'second');
     expect(await holders('hand', 'p')).toEqual([]);
     expect((await slots.acquire('p', 1, 'third', { waiting: ['third'] })).acquired).toBe(true);
+  });
+});
+
+describe('GlobalLimit', () => {
+  it('lets at most the limit start across projects, counting its own written Leases; a finished holder frees one place', async () => {
+    const finished = new Set<string>();
+    const active = (holder: string): boolean => !finished.has(holder);
+    // the informer shows nothing: the count must come from this process's own writes
+    const slots = new ProjectSlots(kube, {
+      namespace: ns.name,
+      prefix: 'glob',
+      holderActive: (holder) => Promise.resolve(active(holder)),
+      cached: () => undefined,
+      listed: () => [],
+    });
+    const global = new GlobalLimit(slots, 3, active);
+    const take = async (holder: string, project: string): Promise<boolean> => {
+      const place = global.admit();
+      if (place === undefined) return false;
+      try {
+        return (await slots.acquire(project, 2, holder, { waiting: [holder] })).acquired;
+      } finally {
+        place.release();
+      }
+    };
+    const names = Array.from({ length: 12 }, (_, i) => `g${i}`);
+    const projectOf = (holder: string): string => `p${names.indexOf(holder) % 6}`;
+    const first = await Promise.all(names.map((h) => take(h, projectOf(h))));
+    const winners = names.filter((_, i) => first[i] === true);
+    expect(winners).toHaveLength(3);
+    expect(global.running()).toBe(3);
+    const held = (await leases.listNamespacedLease({ namespace: ns.name })).items
+      .filter((l) => l.metadata?.name?.startsWith('glob-') === true && (l.spec?.holderIdentity ?? '') !== '')
+      .map((l) => l.spec?.holderIdentity ?? '')
+      .sort();
+    expect(held).toEqual([...winners].sort());
+
+    // one of them finishes: exactly one more starts, whichever project it is in
+    finished.add(winners[0] ?? '');
+    const losers = names.filter((n) => !winners.includes(n));
+    const second = await Promise.all(losers.map((h) => take(h, projectOf(h))));
+    expect(second.filter(Boolean)).toHaveLength(1);
+    expect(global.running()).toBe(3);
+  });
+
+  it('refuses to count without an informer', () => {
+    const slots = new ProjectSlots(kube, { namespace: ns.name, holderActive: () => Promise.resolve(true) });
+    expect(() => new GlobalLimit(slots, 1, () => true).admit()).toThrow(
+      /needs the slot Leases from an informer/,
+    );
   });
 });
