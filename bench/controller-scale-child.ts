@@ -14,6 +14,7 @@ import { createHistogram, monitorEventLoopDelay } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { openCatalog } from '../src/catalog/catalog.ts';
 import { parseConfig } from '../src/config/config.ts';
+import { preferSmallHeap } from '../src/controller/heap.ts';
 import { Controller } from '../src/controller/controller.ts';
 import type { Resource } from '../src/controller/resources.ts';
 import { KubeClient, mergePatch } from '../src/kube/client.ts';
@@ -261,6 +262,9 @@ function nullController(): { start(): Promise<void>; stop(): Promise<void> } {
   });
   return { start: () => informer.start(), stop: () => informer.stop() };
 }
+
+// as `lc2-backup controller` does (LC2_SMALL_HEAP from the bench's --small-heap)
+if (options.peer !== 'null') preferSmallHeap(config.controller.executor);
 
 const controller =
   options.peer === 'null'

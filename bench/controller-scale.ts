@@ -16,7 +16,8 @@
 //     [--backup-ms 0 (delay of the in-memory snapshot)] [--catalog postgres|pglite]
 //     [--peer null (a null controller instead of ours: one status write per request, the floor)]
 //     [--cpu-prof <dir>]
-//     [--node-options=<flags for the controller's Node>] [--label <text>] [--timeout 900 (s)]
+//     [--node-options=<flags for the controller's Node>] [--small-heap (as executor: job runs it)]
+//     [--label <text>] [--timeout 900 (s)]
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { readFileSync, readdirSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
@@ -46,6 +47,8 @@ interface Settings extends Omit<ChildOptions, 'kubeconfig'> {
   label: string;
   /** Extra Node flags for the controller's process (e.g. --max-old-space-size=128). */
   nodeOptions: string[];
+  /** The controller favours a small heap, as with executor: job (LC2_SMALL_HEAP=1; src/controller/heap.ts). */
+  smallHeap: boolean;
 }
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -72,6 +75,7 @@ function settings(): Settings {
       'cpu-prof': { type: 'string' },
       label: { type: 'string', default: '' },
       'node-options': { type: 'string', default: '' },
+      'small-heap': { type: 'boolean', default: false },
       timeout: { type: 'string', default: '900' },
     },
   });
@@ -99,6 +103,7 @@ function settings(): Settings {
     cpuProfDir: values['cpu-prof'],
     label: values.label,
     nodeOptions: values['node-options'].split(' ').filter((o) => o !== ''),
+    smallHeap: values['small-heap'],
     timeoutMs: n(values.timeout) * 1000,
     leaseNamespace,
   };
@@ -390,7 +395,7 @@ function startChild(options: ChildOptions, s: Settings, catalogUrl: string): Chi
   ];
   const proc = spawn(process.execPath, args, {
     stdio: ['ignore', 'pipe', 'inherit'],
-    env: { ...process.env, LC2_CATALOG_URL: catalogUrl },
+    env: { ...process.env, LC2_CATALOG_URL: catalogUrl, LC2_SMALL_HEAP: s.smallHeap ? '1' : '0' },
   });
   const lines: ChildLine[] = [];
   const rss = { max: 0, maxHeap: 0, maxExternal: 0, samples: 0 };
@@ -815,7 +820,7 @@ function callRows(r: Report): string[][] {
 
 function title(r: Report): string {
   const s = r.settings;
-  return `controller-scale: ${s.projects * s.perProject} BackupRequests over ${s.projects} projects (${s.perProject} each), project limit ${s.projectConcurrency}, global limit ${s.globalConcurrency}, queue concurrency ${s.queueConcurrency}, API calls in flight ${s.apiConcurrency}, ${s.parallel} creates in flight, ${s.objects} objects per project, backup step delay ${s.backupDelayMs} ms, catalog ${s.catalog}${s.peer === 'null' ? ', PEER: the null controller (one status write per request on its informer add; no queue, slots or engine)' : ''}${s.nodeOptions.length === 0 ? '' : `, controller node ${s.nodeOptions.join(' ')}`}${s.label === '' ? '' : ` [${s.label}]`}`;
+  return `controller-scale: ${s.projects * s.perProject} BackupRequests over ${s.projects} projects (${s.perProject} each), project limit ${s.projectConcurrency}, global limit ${s.globalConcurrency}, queue concurrency ${s.queueConcurrency}, API calls in flight ${s.apiConcurrency}, ${s.parallel} creates in flight, ${s.objects} objects per project, backup step delay ${s.backupDelayMs} ms, catalog ${s.catalog}${s.peer === 'null' ? ', PEER: the null controller (one status write per request on its informer add; no queue, slots or engine)' : ''}${s.nodeOptions.length === 0 ? '' : `, controller node ${s.nodeOptions.join(' ')}`}${s.smallHeap ? ', small heap (as executor: job)' : ''}${s.label === '' ? '' : ` [${s.label}]`}`;
 }
 
 function markdown(r: Report): string {

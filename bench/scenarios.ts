@@ -27,6 +27,7 @@ import {
   rclone,
   restoreByHand,
   s5cmd,
+  shellWord,
   type Bench,
   type S3Info,
 } from './context.ts';
@@ -78,6 +79,8 @@ export interface Scenario {
 }
 
 const OURS = 'lc2-backup';
+/** The backup into the bucket done by hand: pg_dump | zstd -1 | s5cmd pipe (no SHA-256, unlike ours). */
+const DUMP_BY_HAND = 'pg_dump|zstd|s5cmd pipe';
 /** Ours with `loadWhileDownloading: always` (tables load while the dump still downloads). */
 const SPLIT = 'lc2-backup, loading while downloading';
 
@@ -289,9 +292,10 @@ function judgeWall(peer: string, limit: number) {
 }
 
 /**
- * The goal against `peer`, and beside it how the same job done by hand with the usual tools
- * (`byHand`: fetch the stored dump, decompress it, then the peer) compares with the peer and
- * with ours: what fetching and decompressing the stored backup costs on this machine.
+ * The goal against `peer`, which works with a local file, and beside it how the same job done by
+ * hand with the usual tools and the bucket (`byHand`: for a restore, fetch the stored dump and
+ * decompress it, then the peer; for a backup, the peer's pipeline into `s5cmd pipe`) compares with
+ * the peer and with ours: what the bucket and the compressed dump cost on this machine.
  */
 function judgeWallByHand(peer: string, limit: number, byHand: string, extra: string[] = []) {
   const goal = judgeWall(peer, limit);
@@ -466,6 +470,23 @@ export const scenarios: Scenario[] = [
           },
         },
         {
+          tool: DUMP_BY_HAND,
+          run: async (rep) => {
+            const key = `p3-hand-${rep}.pgdump.zst`;
+            const pipe = s5cmd(bench.tools, bench.s3, ['pipe', `s3://dumps/${key}`]);
+            const sample = await measurePeer(bench.serverPids(), {
+              command: '/bin/bash',
+              args: [
+                '-c',
+                `set -eo pipefail; ${shellWord(pgDump)} -Fc -Z0 -d benchdb | ${shellWord(bench.tools.zstd)} -1 -q -c | ${[pipe.command, ...pipe.args].map(shellWord).join(' ')}`,
+              ],
+              env: { ...pgEnv(bench.pg), ...pipe.env },
+            });
+            await store.delete('dumps', key);
+            return sample;
+          },
+        },
+        {
           tool: 'pg_dump|zstd',
           run: async () => {
             const sample = await measurePeer(bench.serverPids(), {
@@ -482,7 +503,7 @@ export const scenarios: Scenario[] = [
         },
       ];
     },
-    judge: judgeWall('pg_dump|zstd', 1.1),
+    judge: judgeWallByHand('pg_dump|zstd', 1.1, DUMP_BY_HAND),
   },
   {
     id: 'P4',

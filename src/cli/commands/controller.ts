@@ -4,6 +4,7 @@
 // that loses the Lease aborts its runs at once (they stay InProgress and the new leader resumes
 // them) and exits non-zero so its Deployment restarts it as a candidate.
 import { Controller } from '../../controller/controller.ts';
+import { preferSmallHeap } from '../../controller/heap.ts';
 import { LeaderElector } from '../../controller/leader.ts';
 import { KubeClient } from '../../kube/client.ts';
 import { exitCodes } from '../errors.ts';
@@ -121,6 +122,7 @@ export async function controllerCommand(
   const concurrency = positiveInteger(options.concurrency ?? '256', '--concurrency');
   const { kube, electorKube } = kubeClients(options);
   const { config } = session;
+  const smallHeap = preferSmallHeap(config.controller.executor);
   // every secret the configuration names is scrubbed from logs, status, Events and spans
   const scrubber = new SecretScrubber();
   registerConfigSecrets(scrubber, config);
@@ -162,6 +164,7 @@ export async function controllerCommand(
     }),
   });
   say(`metrics and health on port ${server.port} (/metrics, /healthz, /readyz)`);
+  if (smallHeap) say('V8 favours a small heap (--optimize-for-size: executor job, or LC2_SMALL_HEAP=1)');
   await seedLastSuccess(engine, metrics);
   try {
     if (elector) {
