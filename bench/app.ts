@@ -9,8 +9,19 @@ import type { EngineContext } from '../src/engine/context.ts';
 import { runBackup } from '../src/engine/backup/backup.ts';
 import { runRestore } from '../src/engine/restore/restore.ts';
 import { silentLogger } from '../src/observability/logger.ts';
-import { BY_HAND, dropBucket, pgEnv, restoreByHand, s5cmd, shellWord, type Bench } from './context.ts';
-import { measureInProcess, measurePeer, type PeerCommand } from './measure.ts';
+import {
+  bash,
+  BY_HAND,
+  dropBucket,
+  pgEnv,
+  restoreByHand,
+  s5cmd,
+  shellLine,
+  shellWord,
+  type Bench,
+  type ShellJob,
+} from './context.ts';
+import { measureInProcess, measurePeer } from './measure.ts';
 import type { Contender } from './scenarios.ts';
 
 export const appProject = 'bench';
@@ -72,8 +83,40 @@ function restoreRequest(backupId: string, databaseName: string, bucket: string):
   );
 }
 
-function shellLine(command: PeerCommand): string {
-  return [command.command, ...command.args].map(shellWord).join(' ');
+/**
+ * A peer restore of the application: the database restore `database(name)` in the background
+ * while `s5cmd cp` copies the documents into a new bucket; both in one measured bash.
+ */
+function peerWithDocumentCopy(
+  bench: Bench,
+  prefix: string,
+  peer: {
+    tool: string;
+    name: string;
+    database: (name: string) => ShellJob;
+    dropDatabase: (name: string) => Promise<void>;
+  },
+): Contender {
+  return {
+    tool: peer.tool,
+    run: async (rep) => {
+      const database = `p7_${peer.name}_${rep}`;
+      const bucket = `p7-${peer.name}-${rep}`;
+      await bench.stores.get('minio').createBucket(bucket);
+      const copy = s5cmd(bench.tools, bench.s3, ['cp', `s3://backups/${prefix}/*`, `s3://${bucket}/`]);
+      const db = peer.database(database);
+      const sample = await measurePeer(
+        bench.serverPids(),
+        bash({
+          line: `(${db.line}) & db=$!; ${shellLine(copy)} > /dev/null; wait $db`,
+          env: { ...db.env, ...copy.env },
+        }),
+      );
+      await peer.dropDatabase(database);
+      await dropBucket(bench, bench.s3, bucket);
+      return sample;
+    },
+  };
 }
 
 export async function restoreApp(
@@ -102,50 +145,21 @@ export async function restoreApp(
         return sample;
       },
     },
-    {
+    peerWithDocumentCopy(bench, backup.prefix, {
       tool: BY_HAND,
-      run: async (rep) => {
-        const database = `p7_hand_${rep}`;
-        const bucket = `p7-hand-${rep}`;
-        await bench.stores.get('minio').createBucket(bucket);
-        const copy = s5cmd(bench.tools, bench.s3, [
-          'cp',
-          `s3://backups/${backup.prefix}/*`,
-          `s3://${bucket}/`,
-        ]);
-        const db = restoreByHand(bench, backup.dump, { database, file: join(bench.dir, 'p7-hand.pgdump') });
-        const sample = await measurePeer(bench.serverPids(), {
-          command: '/bin/bash',
-          args: ['-c', `set -e; (${db.args[1] ?? ''}) & db=$!; ${shellLine(copy)} > /dev/null; wait $db`],
-          env: { ...db.env, ...copy.env },
-        });
-        await options.dropDatabase(database);
-        await dropBucket(bench, bench.s3, bucket);
-        return sample;
-      },
-    },
-    {
+      name: 'hand',
+      database: (database) =>
+        restoreByHand(bench, backup.dump, { database, file: join(bench.dir, 'p7-hand.pgdump') }),
+      dropDatabase: options.dropDatabase,
+    }),
+    peerWithDocumentCopy(bench, backup.prefix, {
       tool: 'pg_restore+s5cmd',
-      run: async (rep) => {
-        const database = `p7_peer_${rep}`;
-        const bucket = `p7-peer-${rep}`;
-        await bench.stores.get('minio').createBucket(bucket);
-        const copy = s5cmd(bench.tools, bench.s3, [
-          'cp',
-          `s3://backups/${backup.prefix}/*`,
-          `s3://${bucket}/`,
-        ]);
-        const db = `"${bin('createdb')}" ${database} && "${bin('pg_restore')}" -j2 --no-owner --no-acl --exit-on-error -d ${database} "${options.dumpFile}"`;
-        const quoted = shellLine(copy);
-        const sample = await measurePeer(bench.serverPids(), {
-          command: '/bin/bash',
-          args: ['-c', `set -e; (${db}) & db=$!; ${quoted} > /dev/null; wait $db`],
-          env: { ...pgEnv(bench.pg), ...copy.env },
-        });
-        await options.dropDatabase(database);
-        await dropBucket(bench, bench.s3, bucket);
-        return sample;
-      },
-    },
+      name: 'peer',
+      database: (database) => ({
+        line: `${shellWord(bin('createdb'))} ${database} && ${shellWord(bin('pg_restore'))} -j2 --no-owner --no-acl --exit-on-error -d ${database} ${shellWord(options.dumpFile)}`,
+        env: pgEnv(bench.pg),
+      }),
+      dropDatabase: options.dropDatabase,
+    }),
   ];
 }

@@ -55,31 +55,43 @@ export function shellWord(word: string): string {
   return `'${word.replaceAll("'", `'\\''`)}'`;
 }
 
+/** A command line for /bin/bash and the environment it needs. */
+export interface ShellJob {
+  line: string;
+  env: Record<string, string>;
+}
+
+/** A peer command as one quoted shell line. */
+export function shellLine(command: PeerCommand): string {
+  return [command.command, ...command.args].map(shellWord).join(' ');
+}
+
+/** Runs a job under bash, failing on the first failed command or pipeline stage. */
+export function bash(job: ShellJob): PeerCommand {
+  return { command: '/bin/bash', args: ['-c', `set -eo pipefail; ${job.line}`], env: job.env };
+}
+
 /**
- * A restore of a stored dump done by hand with the usual tools (a /bin/bash line and its
- * environment): `s5cmd cat` the compressed dump into `zstd -d`, which writes `file`; then
- * `createdb` and `pg_restore -j2` from it; then the file is removed, as our restore removes its
- * scratch file. The same work as ours, done by the peers.
+ * A restore of a stored dump done by hand with the usual tools: `s5cmd cat` the compressed dump
+ * into `zstd -d`, which writes `file`; then `createdb` and `pg_restore -j2` from it; then the
+ * file is removed, as our restore removes its scratch file. The same work as ours, done by the
+ * peers.
  */
 export function restoreByHand(
   bench: Bench,
   dump: { bucket: string; key: string },
   target: { database: string; file: string },
-): PeerCommand {
+): ShellJob {
   const cat = s5cmd(bench.tools, bench.s3, ['cat', `s3://${dump.bucket}/${dump.key}`]);
   const bin = (name: string): string => shellWord(join(bench.tools.pgBin, name));
   const file = shellWord(target.file);
   const line = [
-    `${[cat.command, ...cat.args].map(shellWord).join(' ')} | ${shellWord(bench.tools.zstd)} -d -q -f -o ${file}`,
+    `${shellLine(cat)} | ${shellWord(bench.tools.zstd)} -d -q -f -o ${file}`,
     `${bin('createdb')} ${target.database}`,
     `${bin('pg_restore')} -j2 --no-owner --no-acl --exit-on-error -d ${target.database} ${file}`,
     `rm -f ${file}`,
   ].join(' && ');
-  return {
-    command: '/bin/bash',
-    args: ['-c', `set -eo pipefail; ${line}`],
-    env: { ...pgEnv(bench.pg), ...cat.env },
-  };
+  return { line, env: { ...pgEnv(bench.pg), ...cat.env } };
 }
 
 /** rclone remotes from the environment only (no configuration file): `a:` and, given, `b:`. */

@@ -24,9 +24,11 @@ import {
   dropBucket,
   freshBucket,
   pgEnv,
+  bash,
   rclone,
   restoreByHand,
   s5cmd,
+  shellLine,
   shellWord,
   type Bench,
   type S3Info,
@@ -474,14 +476,11 @@ export const scenarios: Scenario[] = [
           run: async (rep) => {
             const key = `p3-hand-${rep}.pgdump.zst`;
             const pipe = s5cmd(bench.tools, bench.s3, ['pipe', `s3://dumps/${key}`]);
-            const sample = await measurePeer(bench.serverPids(), {
-              command: '/bin/bash',
-              args: [
-                '-c',
-                `set -eo pipefail; ${shellWord(pgDump)} -Fc -Z0 -d benchdb | ${shellWord(bench.tools.zstd)} -1 -q -c | ${[pipe.command, ...pipe.args].map(shellWord).join(' ')}`,
-              ],
-              env: { ...pgEnv(bench.pg), ...pipe.env },
-            });
+            const line = `${shellWord(pgDump)} -Fc -Z0 -d benchdb | ${shellWord(bench.tools.zstd)} -1 -q -c | ${shellLine(pipe)}`;
+            const sample = await measurePeer(
+              bench.serverPids(),
+              bash({ line, env: { ...pgEnv(bench.pg), ...pipe.env } }),
+            );
             await store.delete('dumps', key);
             return sample;
           },
@@ -545,10 +544,12 @@ export const scenarios: Scenario[] = [
             const database = `p4_hand_${rep}`;
             const sample = await measurePeer(
               bench.serverPids(),
-              restoreByHand(
-                bench,
-                { bucket: 'dumps', key: dump.key },
-                { database, file: join(bench.dir, 'p4-hand.pgdump') },
+              bash(
+                restoreByHand(
+                  bench,
+                  { bucket: 'dumps', key: dump.key },
+                  { database, file: join(bench.dir, 'p4-hand.pgdump') },
+                ),
               ),
             );
             await dropDatabase(bench, database);
