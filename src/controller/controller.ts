@@ -142,21 +142,21 @@ export class Controller {
   /** Per-project slots in Leases; the waiting line comes from the BackupRequest informer's cache. */
   private slotPolicy(resources: Resources): SlotPolicy {
     const { config } = this.options.engine;
-    // the informer's cache answers without a request; a holder it does not know (yet) is read
-    const holderActive = async (holder: string): Promise<boolean> => {
+    // a holder (namespace/name) still runs while its request exists and is not finished
+    const runs = (held: Resource | undefined): boolean =>
+      held !== undefined && !terminalStates.has(held.status?.state ?? '');
+    const request = (holder: string): [string, string, string] => {
       const [namespace = '', name = ''] = holder.split('/');
-      // the cache, or this process's own newer write (a run that just finished frees its slot)
-      const held = await resources.read('backuprequests', namespace, name);
-      return held !== undefined && !terminalStates.has(held.status?.state ?? '');
+      return ['backuprequests', namespace, name];
     };
+    // the informer's cache (or this process's own newer write: a run that just finished frees its
+    // slot) answers without a request; a holder it does not know (yet) is read
+    const holderActive = async (holder: string): Promise<boolean> =>
+      runs(await resources.read(...request(holder)));
     // the same without a call, for the global count: the requests are listed before any is
     // reconciled, and a slot is only taken for a request this process has seen, so a holder the
     // cache does not know is gone
-    const activeNow = (holder: string): boolean => {
-      const [namespace = '', name = ''] = holder.split('/');
-      const held = resources.peek('backuprequests', namespace, name);
-      return held !== undefined && !terminalStates.has(held.status?.state ?? '');
-    };
+    const activeNow = (holder: string): boolean => runs(resources.peek(...request(holder)));
     const manager = new ProjectSlots(this.options.kube, {
       namespace: config.controller.namespace,
       holderActive,
