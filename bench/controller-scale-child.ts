@@ -17,7 +17,7 @@ import { parseConfig } from '../src/config/config.ts';
 import { preferSmallHeap } from '../src/controller/heap.ts';
 import { Controller } from '../src/controller/controller.ts';
 import type { Resource } from '../src/controller/resources.ts';
-import { KubeClient, mergePatch } from '../src/kube/client.ts';
+import { KubeClient, mergePatch, type WatchEvent } from '../src/kube/client.ts';
 import { Informer } from '../src/kube/informer.ts';
 import { customPath } from '../src/kube/paths.ts';
 import type { Logger } from '../src/observability/logger.ts';
@@ -235,11 +235,38 @@ kube.request = async <T>(
     for (const mark of [key, `${key} ${state}`]) {
       if (written.has(mark)) continue;
       written.add(mark);
-      emit({ type: 'write', t: Date.now(), key, state, first: mark === key, ...memory() });
+      emit({ type: 'write', t: Date.now(), key, state, first: mark === key });
     }
   }
   return answer;
 };
+// the controller's own clock for its watch: when its informer was told of each request (the
+// ADDED event) — so that the reaction splits into the API server's watch delivery and what the
+// controller itself takes from there to its first status write
+const told = new Set<string>();
+const watch = kube.watch.bind(kube);
+kube.watch = async <T>(
+  path: string,
+  query: Parameters<KubeClient['watch']>[1],
+  onEvent: (event: WatchEvent<T>) => void,
+  signal?: AbortSignal,
+): Promise<void> =>
+  watch<T>(
+    path,
+    query,
+    (event) => {
+      const meta = (event.object as { metadata?: { namespace?: string; name?: string } }).metadata;
+      if (event.type === 'ADDED' && path.endsWith('/backuprequests') && meta !== undefined) {
+        const key = `${meta.namespace ?? ''}/${meta.name ?? ''}`;
+        if (!told.has(key)) {
+          told.add(key);
+          emit({ type: 'seen', t: Date.now(), key });
+        }
+      }
+      onEvent(event);
+    },
+    signal,
+  );
 /**
  * The peer (`--peer null`): the least any controller does, one status write per request as soon
  * as its informer sees it, with no queue, no slots and no engine. Its reaction is the floor this

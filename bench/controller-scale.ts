@@ -192,6 +192,8 @@ interface Track {
   /** The controller's clock: its first status write answered, its InProgress write answered. */
   firstWriteAt?: number;
   inProgressWrittenAt?: number;
+  /** The controller's clock: its watch told it of the request (ADDED). */
+  controllerSeenAt?: number;
   inProgressAt?: number;
   finishedAt?: number;
   finalState?: string;
@@ -357,16 +359,16 @@ interface Percentiles {
 }
 
 interface ChildLine {
-  type: 'baseline' | 'ready' | 'rss' | 'final' | 'write';
+  type: 'baseline' | 'ready' | 'rss' | 'final' | 'write' | 'seen';
   t: number;
   /** `write`: a status write of this request answered (its first, or its first of `state`). */
   key?: string;
   state?: string;
   first?: boolean;
-  rss: number;
-  heapUsed: number;
-  external: number;
-  arrayBuffers: number;
+  rss?: number;
+  heapUsed?: number;
+  external?: number;
+  arrayBuffers?: number;
   snapshotsCreated?: number;
   connections?: number;
   apiLatencyMs?: Percentiles;
@@ -418,9 +420,11 @@ function startChild(options: ChildOptions, s: Settings, catalogUrl: string): Chi
   createInterface({ input: proc.stdout as NodeJS.ReadableStream }).on('line', (text) => {
     const line = JSON.parse(text) as ChildLine;
     lines.push(line);
-    rss.max = Math.max(rss.max, line.rss);
-    rss.maxHeap = Math.max(rss.maxHeap, line.heapUsed);
-    rss.maxExternal = Math.max(rss.maxExternal, line.external);
+    // a status write's line carries no memory figures: process.memoryUsage() (even its rss())
+    // costs the controller ~1 ms a call here, which it would pay twice per request
+    rss.max = Math.max(rss.max, line.rss ?? 0);
+    rss.maxHeap = Math.max(rss.maxHeap, line.heapUsed ?? 0);
+    rss.maxExternal = Math.max(rss.maxExternal, line.external ?? 0);
     if (line.type === 'rss') rss.samples++;
     if (line.type === 'ready') onReady(line);
     if (line.type === 'final') onFinal(line);
@@ -565,6 +569,10 @@ interface Figures {
   reaction: Dist;
   /** create answered → ADDED delivered to the bench's watch. */
   watchLag: Dist;
+  /** create answered → ADDED delivered to the controller's watch (its clock). */
+  controllerWatchLag: Dist;
+  /** The controller's own part: its watch told it → its first status write answered. */
+  ownReaction: Dist;
   touched: Dist;
   inProgressAll: Dist;
   inProgressFirstWave: Dist;
@@ -607,6 +615,14 @@ function figures(obs: Observed, s: Settings): Figures {
     firstWaveWritten: dist(since(firstWave, created, (t) => t.inProgressWrittenAt)),
     reaction: dist(since(tracks, created, (t) => t.firstStatusAt)),
     watchLag: dist(since(tracks, created, (t) => t.seenAt)),
+    controllerWatchLag: dist(since(tracks, created, (t) => t.controllerSeenAt)),
+    ownReaction: dist(
+      since(
+        tracks,
+        (t) => t.controllerSeenAt,
+        (t) => t.firstWriteAt,
+      ),
+    ),
     touched: dist(since(tracks, created, (t) => t.touchedAt)),
     inProgressAll: dist(since(tracks, created, (t) => t.inProgressAt)),
     inProgressFirstWave: dist(since(firstWave, created, (t) => t.inProgressAt)),
@@ -657,6 +673,8 @@ function distRows(f: Figures): string[][] {
     row('create → InProgress written, first wave (controller clock)', f.firstWaveWritten),
     row('create → first status seen by the bench watch', f.reaction),
     row('create → the request itself seen by the bench watch (watch delivery)', f.watchLag),
+    row("create → the request delivered to the controller's watch (controller clock)", f.controllerWatchLag),
+    row("controller's own part: its watch delivered it → first status write answered", f.ownReaction),
     row('create → finalizer added (first touch)', f.touched),
     row('create → InProgress, first wave', f.inProgressFirstWave),
     row('create → InProgress, waited for a slot', f.inProgressWaited),
@@ -933,7 +951,7 @@ function assemble(run: Run, s: Settings): Report {
     figures: figures(run.obs, s),
     rss: {
       baselineBytes: child.lines.find((l) => l.type === 'baseline')?.rss ?? 0,
-      readyBytes: run.ready.rss,
+      readyBytes: run.ready.rss ?? 0,
       maxBytes: child.rss.max,
       maxHeapBytes: child.rss.maxHeap,
       maxExternalBytes: child.rss.maxExternal,
@@ -962,6 +980,21 @@ function nearestRss(lines: ChildLine[], t: number): number | undefined {
   return lines.filter((l) => l.type === 'rss' && l.t <= t).at(-1)?.rss;
 }
 
+/** The controller's own clock (its watch's ADDED, its status writes answered) onto each request. */
+function applyChildClock(obs: Observed, lines: ChildLine[]): void {
+  for (const line of lines) {
+    const track =
+      line.type === 'write' || line.type === 'seen' ? obs.requests.get(line.key ?? '') : undefined;
+    if (track === undefined) continue;
+    if (line.type === 'seen') {
+      track.controllerSeenAt = line.t;
+      continue;
+    }
+    if (line.first === true) track.firstWriteAt = line.t;
+    if (line.state === 'InProgress') track.inProgressWrittenAt ??= line.t;
+  }
+}
+
 async function runBench(bed: Testbed, info: PartialTestbedInfo, s: Settings): Promise<Report> {
   const { kube } = info;
   if (!kube) throw new Error('the test bed did not start Kubernetes');
@@ -988,7 +1021,7 @@ async function runBench(bed: Testbed, info: PartialTestbedInfo, s: Settings): Pr
   const child = startChild({ ...s, kubeconfig: kube.kubeconfig }, s, catalogUrl);
   try {
     const ready = await child.ready;
-    log(`controller ready (RSS ${mb(ready.rss)}); creating ${s.projects * s.perProject} BackupRequests`);
+    log(`controller ready (RSS ${mb(ready.rss ?? 0)}); creating ${s.projects * s.perProject} BackupRequests`);
     const cpu = cpuMeter(bed.pids(), child.proc.pid);
     const stopTimeline = sampleTimeline(obs);
     await createBurst(kc, s, obs);
@@ -999,12 +1032,7 @@ async function runBench(bed: Testbed, info: PartialTestbedInfo, s: Settings): Pr
     const used = cpu();
     child.proc.kill('SIGTERM');
     const final = await child.final;
-    for (const line of child.lines) {
-      const track = line.type === 'write' ? obs.requests.get(line.key ?? '') : undefined;
-      if (track === undefined) continue;
-      if (line.first === true) track.firstWriteAt = line.t;
-      if (line.state === 'InProgress') track.inProgressWrittenAt ??= line.t;
-    }
+    applyChildClock(obs, child.lines);
     return assemble({ startedAt, code, loadAvgAtStart, drained, obs, child, ready, final, cpu: used }, s);
   } finally {
     for (const stop of stopWatches) stop();

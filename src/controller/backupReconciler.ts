@@ -63,12 +63,13 @@ export interface BackupReconcilerOptions extends RequestReconcilerOptions {
 const plural = 'backuprequests';
 
 /**
- * A request with no status yet. The calls that start it (its Lease takes, InProgress) go at high
- * priority (src/kube/scheduler.ts): they are what a new request waits for, so they pass the
- * hand-offs and bookkeeping of requests already answered; a new request that must wait is told
- * so at normal priority (starting work goes first; at high, the 800 first answers of waiting
- * requests in the bench's burst put the first wave's InProgress 1–2 s later), a new place in line
- * at low.
+ * A request with no status yet. Its first answer is what it waits for, so the calls that give it
+ * go at high priority (src/kube/scheduler.ts), before the hand-offs and bookkeeping of requests
+ * already answered: the Lease take of one that finds a slot, or the WaitingForSlot status of one
+ * that must wait. The InProgress after a new request's Lease take goes at urgent: it already
+ * waited its turn once and must not queue again behind the first answers that came in meanwhile
+ * (at high, the 800 first answers of waiting requests in the bench's burst put the first wave's
+ * InProgress 1–2 s later). A new place in line goes at low.
  */
 function isNew(resource: Resource): boolean {
   return resource.status?.state === undefined;
@@ -321,7 +322,7 @@ export class BackupReconciler {
           conditions: [readyCondition('False', 'WaitingForSlot', message, resource.metadata.generation)],
         };
       },
-      isNew(resource) ? 'normal' : 'low',
+      isNew(resource) ? 'high' : 'low',
     );
     if (written !== undefined) this.waitWrites.set(key, Date.now());
   }
@@ -361,7 +362,7 @@ export class BackupReconciler {
         observedGeneration: generation,
         conditions: [readyCondition('False', 'InProgress', 'backup running', generation)],
       }),
-      isNew(resource) ? 'high' : 'normal',
+      isNew(resource) ? 'urgent' : 'normal',
     );
     // a start is in the status (reason Started, startTime); an Event only for a resumed run, which
     // the status alone does not tell apart afterwards: one API call per request less in a burst

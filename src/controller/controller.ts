@@ -15,6 +15,7 @@ import { BackupReconciler, type SlotPolicy } from './backupReconciler.ts';
 import { JobExecutor } from './jobExecutor.ts';
 import { ArchivalBacklog } from './lifecycle.ts';
 import { WorkQueue } from './queue.ts';
+import { WaitingLine } from './waitingLine.ts';
 import { Resources, terminalStates, type Resource } from './resources.ts';
 import { GlobalLimit, poolLabel, ProjectSlots } from './slots.ts';
 import { RestoreReconciler } from './restoreReconciler.ts';
@@ -45,6 +46,8 @@ export class Controller {
   private readonly queue: WorkQueue;
   private readonly informers = new Map<string, Informer<Resource>>();
   private readonly leases: Informer<Lease>;
+  /** BackupRequests waiting to start, per project, oldest first (from the informer's events). */
+  private readonly waiting = new WaitingLine();
   private readonly options: ControllerOptions;
   /** Waits for the backups running beside the queue, then for their Events. */
   private readonly settleRuns: () => Promise<void>;
@@ -167,43 +170,34 @@ export class Controller {
       manager,
       global: new GlobalLimit(manager, config.controller.globalConcurrency, activeNow),
       limitFor: (project) => config.projects[project]?.concurrency ?? config.controller.projectConcurrency,
-      waiting: (project) => this.waitingRequests(project),
+      waiting: (project) => this.waiting.keys(project),
       // a freed slot wakes the requests next in line at once (the periodic recheck is slow)
       wake: (project) => {
         const limit = config.projects[project]?.concurrency ?? config.controller.projectConcurrency;
-        const next = [
-          ...this.waitingRequests(project).slice(0, limit),
-          ...this.waitingRequests().slice(0, 4),
-        ];
+        const next = [...this.waiting.keys(project).slice(0, limit), ...this.waiting.oldest(4)];
         for (const key of new Set(next)) this.queue.add(`backuprequests/${key}`);
       },
     };
-  }
-
-  /** Requests waiting to start (of one project, or of all), oldest first, as namespace/name. */
-  private waitingRequests(project?: string): string[] {
-    return (this.informers.get('backuprequests')?.list() ?? [])
-      .filter(
-        (r) =>
-          (project === undefined || (r.spec as { projectId?: string }).projectId === project) &&
-          r.metadata.deletionTimestamp === undefined &&
-          !['Succeeded', 'Failed', 'InProgress'].includes(r.status?.state ?? ''),
-      )
-      .sort(
-        (a, b) =>
-          (a.metadata.creationTimestamp ?? '').localeCompare(b.metadata.creationTimestamp ?? '') ||
-          a.metadata.name.localeCompare(b.metadata.name),
-      )
-      .map((r) => `${r.metadata.namespace}/${r.metadata.name}`);
   }
 
   private watch(plural: string): Informer<Resource> {
     const enqueue = (obj: Resource): void => {
       this.queue.add(`${plural}/${obj.metadata.namespace}/${obj.metadata.name}`);
     };
+    // the waiting line of BackupRequests is kept from their events (src/controller/waitingLine.ts)
+    const line = plural === 'backuprequests' ? this.waiting : undefined;
     return new Informer<Resource>(this.options.kube, customPath(plural), {
-      onAdd: enqueue,
-      onUpdate: enqueue,
+      onAdd: (obj) => {
+        line?.seen(obj);
+        enqueue(obj);
+      },
+      onUpdate: (obj) => {
+        line?.seen(obj);
+        enqueue(obj);
+      },
+      onDelete: (obj) => {
+        line?.gone(obj);
+      },
       onError: (err) => {
         this.watchFailed(plural, err);
       },

@@ -69,6 +69,22 @@ describe('CallScheduler', () => {
     expect(order.indexOf('low')).toBe(9);
   });
 
+  it('lets an urgent call pass the high ones that wait, and counts it toward the eight in a row', async () => {
+    const calls = new CallScheduler(1);
+    const order: string[] = [];
+    const run = (name: string, priority: Priority): Promise<void> =>
+      calls.run(priority, async () => {
+        order.push(name);
+        await tick();
+      });
+    const all = [run('first', 'high'), run('h0', 'high'), run('h1', 'high'), run('low', 'low')];
+    all.push(run('urgent', 'urgent'));
+    for (let i = 2; i < 10; i++) all.push(run(`h${i}`, 'high'));
+    await Promise.all(all);
+    expect(order.slice(0, 3)).toEqual(['first', 'urgent', 'h0']);
+    expect(order.indexOf('low')).toBe(9);
+  });
+
   it('frees the place of a call that fails', async () => {
     const calls = new CallScheduler(1);
     await expect(calls.run('normal', () => Promise.reject(new Error('refused')))).rejects.toThrow('refused');

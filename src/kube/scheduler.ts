@@ -6,7 +6,12 @@
 // status, progress, Events). As the API server's priority and fairness does between clients,
 // within one client.
 
-export type Priority = 'high' | 'normal' | 'low';
+/**
+ * `urgent`: the next call of a chain that already waited its turn at high (a new request's
+ * InProgress after its slot was taken), so that it does not queue a second time behind the
+ * first calls that came in meanwhile.
+ */
+export type Priority = 'urgent' | 'high' | 'normal' | 'low';
 
 /** After this many calls of a higher priority in a row, one that waits below goes (no starvation). */
 const fairnessEvery = 8;
@@ -15,7 +20,7 @@ export class CallScheduler {
   readonly #limit: number;
   #inFlight = 0;
   #inARow = 0;
-  readonly #waiting: Record<Priority, (() => void)[]> = { high: [], normal: [], low: [] };
+  readonly #waiting: Record<Priority, (() => void)[]> = { urgent: [], high: [], normal: [], low: [] };
 
   /** `limit`: calls in flight at most. */
   constructor(limit: number) {
@@ -27,8 +32,8 @@ export class CallScheduler {
 
   /** Calls in flight and waiting, for metrics and tests. */
   get load(): { inFlight: number; waiting: number } {
-    const { high, normal, low } = this.#waiting;
-    return { inFlight: this.#inFlight, waiting: high.length + normal.length + low.length };
+    const { urgent, high, normal, low } = this.#waiting;
+    return { inFlight: this.#inFlight, waiting: urgent.length + high.length + normal.length + low.length };
   }
 
   /** Runs `call` once a place is free, before the calls of lower priority that wait. */
@@ -50,13 +55,13 @@ export class CallScheduler {
   }
 
   #next(): (() => void) | undefined {
-    const { high, normal, low } = this.#waiting;
+    const { urgent, high, normal, low } = this.#waiting;
     const below = normal.length + low.length;
-    if (high.length > 0 && (below === 0 || this.#inARow < fairnessEvery)) {
+    if (urgent.length + high.length > 0 && (below === 0 || this.#inARow < fairnessEvery)) {
       this.#inARow++;
-      return high.shift();
+      return urgent.shift() ?? high.shift();
     }
     this.#inARow = 0;
-    return normal.shift() ?? low.shift() ?? high.shift();
+    return normal.shift() ?? low.shift() ?? urgent.shift() ?? high.shift();
   }
 }
