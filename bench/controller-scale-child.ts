@@ -328,8 +328,17 @@ const memory = (): Record<string, number> => {
 emit({ type: 'baseline', t: Date.now(), ...memory() });
 await controller.start();
 emit({ type: 'ready', t: Date.now(), ...memory() });
+let elu = performance.eventLoopUtilization();
 const sampler = setInterval(() => {
-  emit({ type: 'rss', t: Date.now(), ...memory() });
+  // the share of the last interval the event loop was busy (not waiting for I/O)
+  const now = performance.eventLoopUtilization();
+  emit({
+    type: 'rss',
+    t: Date.now(),
+    ...memory(),
+    elu: performance.eventLoopUtilization(now, elu).utilization,
+  });
+  elu = now;
 }, 250);
 
 let stopping = false;

@@ -367,6 +367,8 @@ interface ChildLine {
   first?: boolean;
   rss?: number;
   heapUsed?: number;
+  /** `rss`: the event loop's utilisation over the last sampling interval (0–1). */
+  elu?: number;
   external?: number;
   arrayBuffers?: number;
   snapshotsCreated?: number;
@@ -581,6 +583,8 @@ interface Figures {
   run: Dist;
   createCall: Dist;
   createSpanMs: number;
+  /** First create sent, last create answered (epoch ms): the burst. */
+  createWindow: [number, number];
   drainMs: number;
   succeeded: number;
   failed: number;
@@ -637,6 +641,7 @@ function figures(obs: Observed, s: Settings): Figures {
     ),
     createCall: dist(since(tracks, (t) => t.sentAt, created)),
     createSpanMs: Math.max(...createdAll) - Math.min(...sent),
+    createWindow: [Math.min(...sent), Math.max(...createdAll)],
     drainMs: Math.max(...obs.finishedAt) - Math.min(...sent),
     succeeded: tracks.filter((t) => t.finalState === 'Succeeded').length,
     failed: failed.length,
@@ -727,6 +732,7 @@ interface Report {
   apiLatencyMs: Percentiles | undefined;
   /** How late the controller's event loop ran timers (monitorEventLoopDelay). */
   eventLoopDelayMs: Percentiles | undefined;
+  eventLoopUtilisation: { mean: number; max: number } | undefined;
   snapshotsCreated: number;
   warnings: number;
   warningSamples: string[];
@@ -821,6 +827,12 @@ function summaryRows(r: Report): string[][] {
     ['connections the controller opened to the API server', String(r.connections)],
     ['controller API call latency p50 / p99 / max (ms)', pct(r.apiLatencyMs)],
     ['controller event-loop delay p50 / p99 / max (ms)', pct(r.eventLoopDelayMs)],
+    [
+      'controller event-loop utilisation during the creates: mean / max of 250 ms samples',
+      r.eventLoopUtilisation === undefined
+        ? '–'
+        : `${(r.eventLoopUtilisation.mean * 100).toFixed(0)} % / ${(r.eventLoopUtilisation.max * 100).toFixed(0)} %`,
+    ],
   ];
 }
 
@@ -936,6 +948,7 @@ function assemble(run: Run, s: Settings): Report {
   const byCall = final.requestsByCall ?? {};
   const total = Object.values(byCall).reduce((a, b) => a + b, 0);
   const { cpuProfDir: _dir, timeoutMs: _timeout, ...shown } = s;
+  const measured = figures(run.obs, s);
   const partial: Omit<Report, 'verdicts'> = {
     startedAt: run.startedAt,
     settings: shown,
@@ -948,7 +961,7 @@ function assemble(run: Run, s: Settings): Report {
     },
     code: run.code,
     drained: run.drained,
-    figures: figures(run.obs, s),
+    figures: measured,
     rss: {
       baselineBytes: child.lines.find((l) => l.type === 'baseline')?.rss ?? 0,
       readyBytes: run.ready.rss ?? 0,
@@ -963,6 +976,7 @@ function assemble(run: Run, s: Settings): Report {
     connections: final.connections ?? 0,
     apiLatencyMs: final.apiLatencyMs,
     eventLoopDelayMs: final.eventLoopDelayMs,
+    eventLoopUtilisation: utilisation(child.lines, measured.createWindow),
     snapshotsCreated: final.snapshotsCreated ?? 0,
     warnings: final.warnings ?? 0,
     warningSamples: final.warningSamples ?? [],
@@ -974,6 +988,19 @@ function assemble(run: Run, s: Settings): Report {
     })),
   };
   return { ...partial, verdicts: verdicts(partial, s) };
+}
+
+/** Mean and max of the controller's event-loop utilisation samples within `window`. */
+function utilisation(
+  lines: ChildLine[],
+  window: [number, number],
+): { mean: number; max: number } | undefined {
+  const [from, to] = window;
+  const samples = lines.flatMap((l) =>
+    l.type === 'rss' && l.elu !== undefined && l.t > from && l.t <= to ? [l.elu] : [],
+  );
+  if (samples.length === 0) return undefined;
+  return { mean: samples.reduce((a, b) => a + b, 0) / samples.length, max: Math.max(...samples) };
 }
 
 function nearestRss(lines: ChildLine[], t: number): number | undefined {
