@@ -215,7 +215,7 @@ const snapshots = new Map(projectIds.map((p) => [p, new MemorySnapshots(p, optio
 const log = countingLogger();
 // pglite://memory, or the test bed's PostgreSQL (what a deployment uses): set by the parent
 const catalog = await openCatalog(process.env.LC2_CATALOG_URL ?? 'pglite://memory');
-// as `lc2-backup controller` runs it: --api-concurrency, default 16
+// as `lc2-backup controller` runs it: --api-concurrency, default 32 (defaultMaxInFlight)
 const kube = KubeClient.load({ kubeconfig: options.kubeconfig, maxInFlight: options.apiConcurrency });
 // the controller's own clock for its status writes: when each request's first status write (and
 // its InProgress write) was answered by the API server — the reaction without a watcher's lag

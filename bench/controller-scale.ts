@@ -12,7 +12,7 @@
 //
 //   node bench/controller-scale.ts            (on Node 24; or `npm run bench:controller -- …`)
 //     [--projects 100] [--per-project 10] [--project-concurrency 2] [--global-concurrency 200]
-//     [--queue-concurrency 256 (the controller's default)] [--api-concurrency 16 (the controller's default)] [--parallel 50 (creates in flight)] [--objects 5 (per project)]
+//     [--queue-concurrency 256 (the controller's default)] [--api-concurrency 32 (the controller's default)] [--parallel 50 (creates in flight)] [--objects 5 (per project)]
 //     [--backup-ms 0 (delay of the in-memory snapshot)] [--catalog postgres|pglite]
 //     [--peer null (a null controller instead of ours: one status write per request, the floor)]
 //     [--cpu-prof <dir>]
@@ -29,6 +29,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { CoreV1Api, CustomObjectsApi, KubeConfig, Watch } from '@kubernetes/client-node';
 import { parse as parseYaml } from 'yaml';
+import { defaultMaxInFlight } from '../src/kube/client.ts';
 import { shareConnections, type ChildOptions } from './controller-scale-shared.ts';
 import {
   kubeRequest,
@@ -66,7 +67,7 @@ function settings(): Settings {
       'project-concurrency': { type: 'string', default: '2' },
       'global-concurrency': { type: 'string', default: '200' },
       'queue-concurrency': { type: 'string', default: '256' },
-      'api-concurrency': { type: 'string', default: '16' },
+      'api-concurrency': { type: 'string', default: String(defaultMaxInFlight) },
       parallel: { type: 'string', default: '50' },
       objects: { type: 'string', default: '5' },
       'backup-ms': { type: 'string', default: '0' },

@@ -136,7 +136,7 @@ export function buildProgram(
     )
     .option(
       '--api-concurrency <n>',
-      'API calls in flight at most (default 16); more wait, first answers to new requests before bookkeeping',
+      'API calls in flight at most (default 32); more wait, first answers to new requests before bookkeeping',
     )
     .option('--leader-elect', 'run as one of several replicas: only the holder of the leader Lease works')
     .option('--identity <id>', 'this replica in the leader Lease (default: host name + random suffix)')

@@ -33,10 +33,18 @@ export interface RequestOptions {
   priority?: Priority;
 }
 
+/**
+ * API calls in flight at most, by default. Measured under the controller bench's burst of 1,000
+ * creates (docs/performance.md, controller round 6): 16 left the API server's answers to the
+ * controller too few while the creates went on (reaction p99 1.7–2.4 s); 32 gave 1.1–1.5 s in five
+ * runs; 48 1.1–2.3 s and 64–96 up to 3.8 s, the API server's watch delivery slowing with them.
+ */
+export const defaultMaxInFlight = 32;
+
 export interface ClientOptions {
   /**
    * API calls in flight at most (watches not counted), and the connections kept for them; more
-   * wait in order of priority (scheduler.ts). Default 16.
+   * wait in order of priority (scheduler.ts). Default `defaultMaxInFlight`.
    */
   maxInFlight?: number;
 }
@@ -91,7 +99,7 @@ export class KubeClient {
   constructor(access: ClusterAccess, options: ClientOptions = {}) {
     this.access = access;
     this.#secure = access.server.startsWith('https:');
-    this.#maxSockets = options.maxInFlight ?? 16;
+    this.#maxSockets = options.maxInFlight ?? defaultMaxInFlight;
     this.#calls = new CallScheduler(this.#maxSockets);
   }
 

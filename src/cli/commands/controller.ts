@@ -6,7 +6,7 @@
 import { Controller } from '../../controller/controller.ts';
 import { preferSmallHeap } from '../../controller/heap.ts';
 import { LeaderElector } from '../../controller/leader.ts';
-import { KubeClient } from '../../kube/client.ts';
+import { defaultMaxInFlight, KubeClient } from '../../kube/client.ts';
 import { exitCodes } from '../errors.ts';
 import { ValidationError } from '../../errors/index.ts';
 import { openSession, toolVersion, type GlobalOptions } from '../session.ts';
@@ -22,7 +22,7 @@ import { startTracing, withSpan, type Tracing } from '../../observability/tracin
 
 export interface ControllerCommandOptions extends GlobalOptions {
   concurrency?: string;
-  /** API calls in flight at most (default 16). */
+  /** API calls in flight at most (default 32: defaultMaxInFlight). */
   apiConcurrency?: string;
   /** /metrics, /healthz, /readyz; default LC2_METRICS_PORT, else 8080 (0: any free port). */
   metricsPort?: string;
@@ -46,7 +46,7 @@ function positiveInteger(text: string, option: string): number {
  */
 function kubeClients(options: ControllerCommandOptions): { kube: KubeClient; electorKube?: KubeClient } {
   const kube = KubeClient.load({
-    maxInFlight: positiveInteger(options.apiConcurrency ?? '16', '--api-concurrency'),
+    maxInFlight: positiveInteger(options.apiConcurrency ?? String(defaultMaxInFlight), '--api-concurrency'),
   });
   return options.leaderElect === true ? { kube, electorKube: KubeClient.load({ maxInFlight: 2 }) } : { kube };
 }
