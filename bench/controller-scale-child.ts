@@ -33,8 +33,20 @@ import type { ChildOptions } from './controller-scale-shared.ts';
 
 const options = JSON.parse(process.argv[2] ?? '{}') as ChildOptions;
 
-const emit = (line: Record<string, unknown>): void => {
-  process.stdout.write(`${JSON.stringify(line)}\n`);
+// Lines go out in batches, one write every 100 ms: writes to a pipe are synchronous on Linux, and
+// one per status write would be the controller paying for its own measuring. `ready` and `final`
+// go at once (with what waits before them).
+let unsent: string[] = [];
+const flush = (): void => {
+  if (unsent.length === 0) return;
+  const text = unsent.join('');
+  unsent = [];
+  process.stdout.write(text);
+};
+setInterval(flush, 100).unref();
+const emit = (line: Record<string, unknown>, now = false): void => {
+  unsent.push(`${JSON.stringify(line)}\n`);
+  if (now) flush();
 };
 
 /** A DatabaseSnapshots that keeps its snapshots in a Map: no SDK, no network, instant. */
@@ -327,7 +339,7 @@ const memory = (): Record<string, number> => {
 };
 emit({ type: 'baseline', t: Date.now(), ...memory() });
 await controller.start();
-emit({ type: 'ready', t: Date.now(), ...memory() });
+emit({ type: 'ready', t: Date.now(), ...memory() }, true);
 let elu = performance.eventLoopUtilization();
 const sampler = setInterval(() => {
   // the share of the last interval the event loop was busy (not waiting for I/O)
@@ -350,19 +362,22 @@ const stop = (): void => {
     .stop()
     .then(() => catalog.close())
     .finally(() => {
-      emit({
-        type: 'final',
-        t: Date.now(),
-        ...memory(),
-        snapshotsCreated: [...snapshots.values()].reduce((n, s) => n + s.created, 0),
-        connections: connections.count,
-        requestsByDestination: Object.fromEntries(requests.byDestination),
-        requestsByCall: Object.fromEntries([...requests.byCall].sort((a, b) => b[1] - a[1])),
-        apiLatencyMs: percentiles(apiLatency, 1),
-        eventLoopDelayMs: percentiles(loopDelay, 1e6),
-        warnings: log.warnings,
-        warningSamples: log.samples,
-      });
+      emit(
+        {
+          type: 'final',
+          t: Date.now(),
+          ...memory(),
+          snapshotsCreated: [...snapshots.values()].reduce((n, s) => n + s.created, 0),
+          connections: connections.count,
+          requestsByDestination: Object.fromEntries(requests.byDestination),
+          requestsByCall: Object.fromEntries([...requests.byCall].sort((a, b) => b[1] - a[1])),
+          apiLatencyMs: percentiles(apiLatency, 1),
+          eventLoopDelayMs: percentiles(loopDelay, 1e6),
+          warnings: log.warnings,
+          warningSamples: log.samples,
+        },
+        true,
+      );
       // exit (rather than wait for idle sockets) so that --cpu-prof writes its profile now
       process.exit(0);
     });
