@@ -16,6 +16,7 @@ import { openCatalog } from '../src/catalog/catalog.ts';
 import { parseConfig } from '../src/config/config.ts';
 import { preferSmallHeap } from '../src/controller/heap.ts';
 import { Controller } from '../src/controller/controller.ts';
+import { readyCondition } from '../src/controller/requestStatus.ts';
 import type { Resource } from '../src/controller/resources.ts';
 import { KubeClient, mergePatch, type WatchEvent } from '../src/kube/client.ts';
 import { Informer } from '../src/kube/informer.ts';
@@ -282,17 +283,28 @@ kube.watch = async <T>(
 /**
  * The peer (`--peer null`): the least any controller does, one status write per request as soon
  * as its informer sees it, with no queue, no slots and no engine. Its reaction is the floor this
- * API server allows under the same burst.
+ * API server allows under the same burst. The status it writes has the shape of ours' first answer
+ * (state, reason, a message of the same length, observedGeneration, the Ready condition): a
+ * three-field status instead measured half the p99 (0.31–0.41 against 0.75–0.83 s, 2026-11-27),
+ * since the API server's cost per write grows with the object it stores and sends to each watcher.
  */
 function nullController(): { start(): Promise<void>; stop(): Promise<void> } {
   const informer = new Informer<Resource>(kube, customPath('backuprequests'), {
     onAdd: (o) => {
-      const { namespace, name, resourceVersion } = o.metadata;
+      const { namespace, name, resourceVersion, generation } = o.metadata;
+      const project = (o.spec as { projectId?: string } | undefined)?.projectId ?? '';
+      const message = `null controller: all 2 of project ${project}'s slots are taken; position 3 in line`;
       void kube
         .request('PATCH', customPath('backuprequests', namespace, name, 'status'), {
           body: {
             metadata: { resourceVersion },
-            status: { state: 'Succeeded', reason: 'NullController', message: 'one status write (the floor)' },
+            status: {
+              state: 'Succeeded',
+              reason: 'NullController',
+              message,
+              observedGeneration: generation,
+              conditions: [readyCondition('True', 'NullController', message, generation)],
+            },
           },
           contentType: mergePatch,
         })
