@@ -1,5 +1,15 @@
 // What bench/controller-scale.ts and its controller process (controller-scale-child.ts) share.
+import { readdirSync, readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { fileURLToPath } from 'node:url';
 import type { KubeConfig } from '@kubernetes/client-node';
+import { parse as parseYaml } from 'yaml';
+import { kubeRequest, type TestbedInfo } from '../test/env/testbed.ts';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const group = 'backup.liferay.cloud';
+const version = 'v1alpha1';
 
 /** What the parent tells the child. */
 export interface ChildOptions {
@@ -38,4 +48,34 @@ export function shareConnections(kc: KubeConfig): KubeConfig {
     return cache.get(key);
   };
   return kc;
+}
+
+/** deploy/crds/*.yaml by server-side apply, then waits until each is Established. */
+export async function installCrds(kube: TestbedInfo['kube']): Promise<void> {
+  const dir = join(here, '..', 'deploy', 'crds');
+  for (const file of readdirSync(dir).filter((f) => f.endsWith('.yaml'))) {
+    const body = parseYaml(readFileSync(join(dir, file), 'utf8')) as { metadata: { name: string } };
+    const path = `/apis/apiextensions.k8s.io/v1/customresourcedefinitions/${body.metadata.name}`;
+    const applied = await kubeRequest(kube.server, kube.token, {
+      method: 'PATCH',
+      path: `${path}?fieldManager=lc2-backup-bench&force=true`,
+      headers: { 'content-type': 'application/apply-patch+yaml' },
+      body,
+    });
+    if (applied.status >= 300) throw new Error(`applying ${file}: ${applied.status} ${applied.body}`);
+    for (let i = 0; ; i++) {
+      const got = JSON.parse((await kubeRequest(kube.server, kube.token, { path })).body) as {
+        status?: { conditions?: { type: string; status: string }[] };
+      };
+      if (got.status?.conditions?.some((c) => c.type === 'Established' && c.status === 'True')) break;
+      if (i > 100) throw new Error(`CRD ${body.metadata.name} not Established after 10 s`);
+      await sleep(100);
+    }
+    // Established is not yet served: until the storage for the kind is ready, lists answer 429
+    const served = `/apis/${group}/${version}/${body.metadata.name.split('.')[0] ?? ''}?limit=1`;
+    for (let i = 0; (await kubeRequest(kube.server, kube.token, { path: served })).status !== 200; i++) {
+      if (i > 100) throw new Error(`CRD ${body.metadata.name} not served after 10 s`);
+      await sleep(100);
+    }
+  }
 }

@@ -19,7 +19,7 @@
 //     [--node-options=<flags for the controller's Node>] [--small-heap (as executor: job runs it)]
 //     [--label <text>] [--timeout 900 (s)]
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { readFileSync, readdirSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { cpus, totalmem } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -28,16 +28,9 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { CoreV1Api, CustomObjectsApi, KubeConfig, Watch } from '@kubernetes/client-node';
-import { parse as parseYaml } from 'yaml';
 import { defaultMaxInFlight } from '../src/kube/client.ts';
-import { shareConnections, type ChildOptions } from './controller-scale-shared.ts';
-import {
-  kubeRequest,
-  Testbed,
-  type PartialTestbedInfo,
-  type ServiceName,
-  type TestbedInfo,
-} from '../test/env/testbed.ts';
+import { installCrds, shareConnections, type ChildOptions } from './controller-scale-shared.ts';
+import { Testbed, type PartialTestbedInfo, type ServiceName } from '../test/env/testbed.ts';
 
 interface Settings extends Omit<ChildOptions, 'kubeconfig'> {
   perProject: number;
@@ -125,36 +118,6 @@ for (const signal of ['SIGINT', 'SIGTERM'] as const) {
 
 // ---------------------------------------------------------------------------------------------
 // Setting up the cluster
-
-/** deploy/crds/*.yaml by server-side apply, then waits until each is Established. */
-async function installCrds(kube: TestbedInfo['kube']): Promise<void> {
-  const dir = join(here, '..', 'deploy', 'crds');
-  for (const file of readdirSync(dir).filter((f) => f.endsWith('.yaml'))) {
-    const body = parseYaml(readFileSync(join(dir, file), 'utf8')) as { metadata: { name: string } };
-    const path = `/apis/apiextensions.k8s.io/v1/customresourcedefinitions/${body.metadata.name}`;
-    const applied = await kubeRequest(kube.server, kube.token, {
-      method: 'PATCH',
-      path: `${path}?fieldManager=lc2-backup-bench&force=true`,
-      headers: { 'content-type': 'application/apply-patch+yaml' },
-      body,
-    });
-    if (applied.status >= 300) throw new Error(`applying ${file}: ${applied.status} ${applied.body}`);
-    for (let i = 0; ; i++) {
-      const got = JSON.parse((await kubeRequest(kube.server, kube.token, { path })).body) as {
-        status?: { conditions?: { type: string; status: string }[] };
-      };
-      if (got.status?.conditions?.some((c) => c.type === 'Established' && c.status === 'True')) break;
-      if (i > 100) throw new Error(`CRD ${body.metadata.name} not Established after 10 s`);
-      await sleep(100);
-    }
-    // Established is not yet served: until the storage for the kind is ready, lists answer 429
-    const served = `/apis/${group}/${version}/${body.metadata.name.split('.')[0] ?? ''}?limit=1`;
-    for (let i = 0; (await kubeRequest(kube.server, kube.token, { path: served })).status !== 200; i++) {
-      if (i > 100) throw new Error(`CRD ${body.metadata.name} not served after 10 s`);
-      await sleep(100);
-    }
-  }
-}
 
 const projectId = (i: number): string => `p${String(i).padStart(3, '0')}`;
 const namespaceOf = (project: string): string => `proj-${project}-prd`;
