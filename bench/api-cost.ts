@@ -143,6 +143,35 @@ const kinds: { kind: string; call: (kube: KubeClient, i: number) => Promise<unkn
         contentType: mergePatch,
       }),
   },
+  // the same first answer two other ways: is it the object's size, or the kind of patch?
+  {
+    kind: 'PATCH status: three fields only',
+    call: (kube, i) =>
+      kube.request('PATCH', customPath('backuprequests', namespace, name(i), 'status'), {
+        body: { status: { state: 'Pending', reason: 'WaitingForSlot', message: `${message} ` } },
+        contentType: mergePatch,
+      }),
+  },
+  {
+    kind: 'PATCH status: WaitingForSlot as a JSON Patch',
+    call: (kube, i) =>
+      kube.request('PATCH', customPath('backuprequests', namespace, name(i), 'status'), {
+        body: [
+          {
+            op: 'add',
+            path: '/status',
+            value: {
+              state: 'Pending',
+              reason: 'WaitingForSlot',
+              message,
+              observedGeneration: 1,
+              conditions: [readyCondition('False', 'WaitingForSlot', message, 1)],
+            },
+          },
+        ],
+        contentType: 'application/json-patch+json',
+      }),
+  },
   {
     kind: 'POST events (Completed)',
     call: (kube, i) =>
