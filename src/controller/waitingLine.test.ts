@@ -67,5 +67,6 @@ describe('WaitingLine', () => {
     expect(line.oldest(4)).toEqual(line.keys().slice(0, 4));
     expect(line.oldest(4)).toEqual(['ns-p1/r7', 'ns-p0/r3', 'ns-p2/r5', 'ns-p1/r1']);
     expect(line.oldest(20)).toEqual(line.keys());
+    expect(line.oldest(0)).toEqual([]);
   });
 });

@@ -71,6 +71,7 @@ export class WaitingLine {
   /** The `n` oldest waiting requests of all projects (one pass; no sort of the whole line). */
   oldest(n: number): string[] {
     const best: Resource[] = [];
+    if (n < 1) return [];
     for (const line of this.#byProject.values()) {
       for (const request of line.values()) {
         if (best.length === n && oldestFirst(request, best[n - 1] as Resource) >= 0) continue;
