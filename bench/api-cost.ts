@@ -17,7 +17,7 @@ import { KubeClient, mergePatch } from '../src/kube/client.ts';
 import { Informer } from '../src/kube/informer.ts';
 import { customPath, eventPath, leasePath } from '../src/kube/paths.ts';
 import { Testbed } from '../test/env/testbed.ts';
-import { installCrds } from './controller-scale-shared.ts';
+import { cpuMsOf, inParallel, installCrds } from './controller-scale-shared.ts';
 
 const { values } = parseArgs({
   options: { calls: { type: 'string', default: '1000' }, parallel: { type: 'string', default: '32' } },
@@ -31,25 +31,26 @@ const log = (message: string): void => {
   process.stderr.write(`api-cost: ${message}\n`);
 };
 
-function cpuMsOf(pid: number | undefined): number {
-  if (pid === undefined) return 0;
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return (Number(fields[11] ?? 0) + Number(fields[12] ?? 0)) * 10;
-}
-
-async function inParallel(n: number, width: number, fn: (i: number) => Promise<unknown>): Promise<void> {
-  let next = 0;
-  await Promise.all(
-    Array.from({ length: Math.min(width, n) }, async () => {
-      while (next < n) await fn(next++);
-    }),
-  );
-}
-
 const name = (i: number): string => `req-${String(i).padStart(6, '0')}`;
 const message = 'waiting for a slot: all 2 of project p000 slots are taken; position 3 in line';
 const now = (): string => new Date().toISOString();
+
+/** A merge patch (or a JSON Patch) of request `i`'s status, as the controller writes it. */
+function patchStatus(kube: KubeClient, i: number, status: Record<string, unknown>, asJsonPatch = false) {
+  return kube.request('PATCH', customPath('backuprequests', namespace, name(i), 'status'), {
+    body: asJsonPatch ? [{ op: 'add', path: '/status', value: status }] : { status },
+    contentType: asJsonPatch ? 'application/json-patch+json' : mergePatch,
+  });
+}
+
+/** A first answer, as the controller writes it to a request that must wait. */
+const waitingForSlot = (): Record<string, unknown> => ({
+  state: 'Pending',
+  reason: 'WaitingForSlot',
+  message,
+  observedGeneration: 1,
+  conditions: [readyCondition('False', 'WaitingForSlot', message, 1)],
+});
 
 /** The calls of one request's life, in the order the controller makes them. */
 const kinds: { kind: string; call: (kube: KubeClient, i: number) => Promise<unknown> }[] = [
@@ -73,19 +74,7 @@ const kinds: { kind: string; call: (kube: KubeClient, i: number) => Promise<unkn
   },
   {
     kind: 'PATCH status: WaitingForSlot (a first answer)',
-    call: (kube, i) =>
-      kube.request('PATCH', customPath('backuprequests', namespace, name(i), 'status'), {
-        body: {
-          status: {
-            state: 'Pending',
-            reason: 'WaitingForSlot',
-            message,
-            observedGeneration: 1,
-            conditions: [readyCondition('False', 'WaitingForSlot', message, 1)],
-          },
-        },
-        contentType: mergePatch,
-      }),
+    call: (kube, i) => patchStatus(kube, i, waitingForSlot()),
   },
   {
     kind: 'POST leases (a slot taken for the first time)',
@@ -102,18 +91,13 @@ const kinds: { kind: string; call: (kube: KubeClient, i: number) => Promise<unkn
   {
     kind: 'PATCH status: InProgress',
     call: (kube, i) =>
-      kube.request('PATCH', customPath('backuprequests', namespace, name(i), 'status'), {
-        body: {
-          status: {
-            state: 'InProgress',
-            reason: 'Started',
-            message: 'backing up the database, then the document library',
-            backupId: `p000-prd-${name(i)}`,
-            startTime: now(),
-            conditions: [readyCondition('False', 'InProgress', 'backup running', 1)],
-          },
-        },
-        contentType: mergePatch,
+      patchStatus(kube, i, {
+        state: 'InProgress',
+        reason: 'Started',
+        message: 'backing up the database, then the document library',
+        backupId: `p000-prd-${name(i)}`,
+        startTime: now(),
+        conditions: [readyCondition('False', 'InProgress', 'backup running', 1)],
       }),
   },
   {
@@ -127,50 +111,26 @@ const kinds: { kind: string; call: (kube: KubeClient, i: number) => Promise<unkn
   {
     kind: 'PATCH status: Succeeded',
     call: (kube, i) =>
-      kube.request('PATCH', customPath('backuprequests', namespace, name(i), 'status'), {
-        body: {
-          status: {
-            state: 'Succeeded',
-            reason: 'BackupCompleted',
-            message: 'backed up 5 documents and the database',
-            completionTime: now(),
-            duration: '1s',
-            database: { snapshotId: 'snap', size: '1 KiB', status: 'Succeeded' },
-            documentLibrary: { objectCount: 5, totalSize: '1 KiB', status: 'Succeeded', manifestPath: 'x' },
-            conditions: [readyCondition('True', 'BackupCompleted', 'backup completed', 1)],
-          },
-        },
-        contentType: mergePatch,
+      patchStatus(kube, i, {
+        state: 'Succeeded',
+        reason: 'BackupCompleted',
+        message: 'backed up 5 documents and the database',
+        completionTime: now(),
+        duration: '1s',
+        database: { snapshotId: 'snap', size: '1 KiB', status: 'Succeeded' },
+        documentLibrary: { objectCount: 5, totalSize: '1 KiB', status: 'Succeeded', manifestPath: 'x' },
+        conditions: [readyCondition('True', 'BackupCompleted', 'backup completed', 1)],
       }),
   },
   // the same first answer two other ways: is it the object's size, or the kind of patch?
   {
     kind: 'PATCH status: three fields only',
     call: (kube, i) =>
-      kube.request('PATCH', customPath('backuprequests', namespace, name(i), 'status'), {
-        body: { status: { state: 'Pending', reason: 'WaitingForSlot', message: `${message} ` } },
-        contentType: mergePatch,
-      }),
+      patchStatus(kube, i, { state: 'Pending', reason: 'WaitingForSlot', message: `${message} ` }),
   },
   {
     kind: 'PATCH status: WaitingForSlot as a JSON Patch',
-    call: (kube, i) =>
-      kube.request('PATCH', customPath('backuprequests', namespace, name(i), 'status'), {
-        body: [
-          {
-            op: 'add',
-            path: '/status',
-            value: {
-              state: 'Pending',
-              reason: 'WaitingForSlot',
-              message,
-              observedGeneration: 1,
-              conditions: [readyCondition('False', 'WaitingForSlot', message, 1)],
-            },
-          },
-        ],
-        contentType: 'application/json-patch+json',
-      }),
+    call: (kube, i) => patchStatus(kube, i, waitingForSlot(), true),
   },
   {
     kind: 'POST events (Completed)',
@@ -218,7 +178,11 @@ try {
   const rows: string[][] = [['call', 'calls', 'calls/s', 'kube-apiserver CPU ms/call', 'etcd CPU ms/call']];
   for (const { kind, call } of kinds) {
     const before = { api: cpuMsOf(pids['kube-apiserver']), etcd: cpuMsOf(pids.etcd), t: performance.now() };
-    await inParallel(calls, parallel, (i) => call(kube, i));
+    await inParallel(
+      Array.from({ length: calls }, (_, i) => i),
+      parallel,
+      (i) => call(kube, i),
+    );
     const seconds = (performance.now() - before.t) / 1000;
     const api = (cpuMsOf(pids['kube-apiserver']) - before.api) / calls;
     const etcd = (cpuMsOf(pids.etcd) - before.etcd) / calls;

@@ -29,7 +29,13 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { CoreV1Api, CustomObjectsApi, KubeConfig, Watch } from '@kubernetes/client-node';
 import { defaultMaxInFlight } from '../src/kube/client.ts';
-import { installCrds, shareConnections, type ChildOptions } from './controller-scale-shared.ts';
+import {
+  cpuMsOf,
+  inParallel,
+  installCrds,
+  shareConnections,
+  type ChildOptions,
+} from './controller-scale-shared.ts';
 import { Testbed, type PartialTestbedInfo, type ServiceName } from '../test/env/testbed.ts';
 
 interface Settings extends Omit<ChildOptions, 'kubeconfig'> {
@@ -126,18 +132,6 @@ async function createNamespaces(kc: KubeConfig, s: Settings): Promise<void> {
   const core = kc.makeApiClient(CoreV1Api);
   const names = [leaseNamespace, ...Array.from({ length: s.projects }, (_, i) => namespaceOf(projectId(i)))];
   await inParallel(names, 20, (name) => core.createNamespace({ body: { metadata: { name } } }));
-}
-
-async function inParallel<T>(items: readonly T[], width: number, fn: (item: T) => Promise<unknown>) {
-  let next = 0;
-  await Promise.all(
-    Array.from({ length: Math.min(width, items.length) }, async () => {
-      while (next < items.length) {
-        const item = items[next++] as T;
-        await fn(item);
-      }
-    }),
-  );
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -399,16 +393,6 @@ function startChild(options: ChildOptions, s: Settings, catalogUrl: string): Chi
 }
 
 /** utime + stime of a process in ms (Linux /proc, 1/100 s ticks); 0 once it is gone. */
-function cpuMsOf(pid: number | undefined): number {
-  if (pid === undefined) return 0;
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return (Number(fields[11] ?? 0) + Number(fields[12] ?? 0)) * 10;
-  } catch {
-    return 0;
-  }
-}
 
 // ---------------------------------------------------------------------------------------------
 // The burst

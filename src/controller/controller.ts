@@ -142,9 +142,11 @@ export class Controller {
     if (!this.stopped) this.options.engine.log.warn(`watch of ${what} failed; resuming it: ${String(err)}`);
   }
 
-  /** Per-project slots in Leases; the waiting line comes from the BackupRequest informer's cache. */
+  /** Per-project slots in Leases; the waiting line is kept from the BackupRequest informer's events. */
   private slotPolicy(resources: Resources): SlotPolicy {
     const { config } = this.options.engine;
+    const limitFor = (project: string): number =>
+      config.projects[project]?.concurrency ?? config.controller.projectConcurrency;
     // a holder (namespace/name) still runs while its request exists and is not finished
     const runs = (held: Resource | undefined): boolean =>
       held !== undefined && !terminalStates.has(held.status?.state ?? '');
@@ -169,32 +171,26 @@ export class Controller {
     return {
       manager,
       global: new GlobalLimit(manager, config.controller.globalConcurrency, activeNow),
-      limitFor: (project) => config.projects[project]?.concurrency ?? config.controller.projectConcurrency,
+      limitFor,
       waiting: (project) => this.waiting.keys(project),
       // a freed slot wakes the requests next in line at once (the periodic recheck is slow)
       wake: (project) => {
-        const limit = config.projects[project]?.concurrency ?? config.controller.projectConcurrency;
-        const next = [...this.waiting.keys(project).slice(0, limit), ...this.waiting.oldest(4)];
+        const next = [...this.waiting.keys(project).slice(0, limitFor(project)), ...this.waiting.oldest(4)];
         for (const key of new Set(next)) this.queue.add(`backuprequests/${key}`);
       },
     };
   }
 
   private watch(plural: string): Informer<Resource> {
-    const enqueue = (obj: Resource): void => {
-      this.queue.add(`${plural}/${obj.metadata.namespace}/${obj.metadata.name}`);
-    };
     // the waiting line of BackupRequests is kept from their events (src/controller/waitingLine.ts)
     const line = plural === 'backuprequests' ? this.waiting : undefined;
+    const changed = (obj: Resource): void => {
+      line?.seen(obj);
+      this.queue.add(`${plural}/${obj.metadata.namespace}/${obj.metadata.name}`);
+    };
     return new Informer<Resource>(this.options.kube, customPath(plural), {
-      onAdd: (obj) => {
-        line?.seen(obj);
-        enqueue(obj);
-      },
-      onUpdate: (obj) => {
-        line?.seen(obj);
-        enqueue(obj);
-      },
+      onAdd: changed,
+      onUpdate: changed,
       onDelete: (obj) => {
         line?.gone(obj);
       },

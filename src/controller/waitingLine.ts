@@ -2,10 +2,10 @@
 // informer's events, so that a slot decision reads one project's few requests instead of
 // filtering and sorting every request the cache holds (in a burst of 1,000 requests that scan,
 // made for each reconcile and each freed slot, cost the controller about a second of CPU).
-import type { Resource } from './resources.ts';
+import { terminalStates, type Resource } from './resources.ts';
 
 /** States in which a request no longer waits for a slot. */
-const notWaiting = new Set(['Succeeded', 'Failed', 'InProgress']);
+const notWaiting = new Set([...terminalStates, 'InProgress']);
 
 const keyOf = (r: Resource): string => `${r.metadata.namespace}/${r.metadata.name}`;
 

@@ -21,6 +21,20 @@ function gate(started: string[], name: string): { call: () => Promise<string>; o
 
 const tick = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 
+/** Calls that each record their name when they start and end on the next turn of the loop. */
+function recorder(calls: CallScheduler): {
+  order: string[];
+  run: (name: string, priority: Priority) => Promise<void>;
+} {
+  const order: string[] = [];
+  const run = (name: string, priority: Priority): Promise<void> =>
+    calls.run(priority, async () => {
+      order.push(name);
+      await tick();
+    });
+  return { order, run };
+}
+
 describe('CallScheduler', () => {
   it('keeps at most `limit` calls in flight and lets waiting high-priority calls go first', async () => {
     const calls = new CallScheduler(2);
@@ -56,13 +70,7 @@ describe('CallScheduler', () => {
   });
 
   it('lets a waiting lower-priority call through after eight high ones in a row', async () => {
-    const calls = new CallScheduler(1);
-    const order: string[] = [];
-    const run = (name: string, priority: Priority): Promise<void> =>
-      calls.run(priority, async () => {
-        order.push(name);
-        await tick();
-      });
+    const { order, run } = recorder(new CallScheduler(1));
     const all = [run('first', 'high'), run('low', 'low')];
     for (let i = 0; i < 12; i++) all.push(run(`h${i}`, 'high'));
     await Promise.all(all);
@@ -70,13 +78,7 @@ describe('CallScheduler', () => {
   });
 
   it('lets an urgent call pass the high ones that wait, and counts it toward the eight in a row', async () => {
-    const calls = new CallScheduler(1);
-    const order: string[] = [];
-    const run = (name: string, priority: Priority): Promise<void> =>
-      calls.run(priority, async () => {
-        order.push(name);
-        await tick();
-      });
+    const { order, run } = recorder(new CallScheduler(1));
     const all = [run('first', 'high'), run('h0', 'high'), run('h1', 'high'), run('low', 'low')];
     all.push(run('urgent', 'urgent'));
     for (let i = 2; i < 10; i++) all.push(run(`h${i}`, 'high'));
