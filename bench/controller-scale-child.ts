@@ -148,6 +148,10 @@ const loopDelay = monitorEventLoopDelay({ resolution: 10 });
 loopDelay.enable();
 
 /** Every HTTP request the process makes (node:http(s): the controller's client, the AWS SDK's). */
+// the controller's clock: when a request's latest status write left the client's queue (sent)
+const statusPath = /\/namespaces\/([^/]+)\/backuprequests\/([^/]+)\/status$/;
+const statusSent = new Map<string, number>();
+
 function countRequests(): { byCall: Map<string, number>; byDestination: Map<string, number> } {
   const byCall = new Map<string, number>();
   const byDestination = new Map<string, number>();
@@ -160,6 +164,8 @@ function countRequests(): { byCall: Map<string, number>; byDestination: Map<stri
   subscribe('http.client.request.start', (message) => {
     const { request } = message as { request: { host: string; method: string; path: string } };
     count(`node:http ${request.host}`, request.method, request.path);
+    const status = request.method === 'PATCH' ? statusPath.exec(request.path) : null;
+    if (status !== null) statusSent.set(`${status[1] ?? ''}/${status[2] ?? ''}`, Date.now());
     if (!request.path.includes('watch=true')) started.set(request, performance.now());
   });
   // request sent → response read: how long the API server took to answer
@@ -232,7 +238,6 @@ const catalog = await openCatalog(process.env.LC2_CATALOG_URL ?? 'pglite://memor
 const kube = KubeClient.load({ kubeconfig: options.kubeconfig, maxInFlight: options.apiConcurrency });
 // the controller's own clock for its status writes: when each request's first status write (and
 // its InProgress write) was answered by the API server — the reaction without a watcher's lag
-const statusPath = /\/namespaces\/([^/]+)\/backuprequests\/([^/]+)\/status$/;
 const written = new Set<string>();
 const request = kube.request.bind(kube);
 kube.request = async <T>(
@@ -240,6 +245,7 @@ kube.request = async <T>(
   path: string,
   opts?: Parameters<KubeClient['request']>[2],
 ): Promise<T> => {
+  const calledAt = Date.now();
   const answer = await request<T>(method, path, opts);
   const m = method === 'PATCH' ? statusPath.exec(path) : null;
   if (m !== null) {
@@ -248,7 +254,15 @@ kube.request = async <T>(
     for (const mark of [key, `${key} ${state}`]) {
       if (written.has(mark)) continue;
       written.add(mark);
-      emit({ type: 'write', t: Date.now(), key, state, first: mark === key });
+      emit({
+        type: 'write',
+        t: Date.now(),
+        calledAt,
+        sentAt: statusSent.get(key),
+        key,
+        state,
+        first: mark === key,
+      });
     }
   }
   return answer;

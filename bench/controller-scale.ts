@@ -149,6 +149,10 @@ interface Track {
   firstState?: string;
   /** The controller's clock: its first status write answered, its InProgress write answered. */
   firstWriteAt?: number;
+  /** The controller's clock: its first status write was called (before its client's queue). */
+  firstCalledAt?: number;
+  /** … and sent (left its client's queue). */
+  firstSentAt?: number;
   inProgressWrittenAt?: number;
   /** The controller's clock: its watch told it of the request (ADDED). */
   controllerSeenAt?: number;
@@ -323,6 +327,10 @@ interface ChildLine {
   key?: string;
   state?: string;
   first?: boolean;
+  /** `write`: when the controller called it (the answer is at `t`). */
+  calledAt?: number;
+  /** `write`: when it left the controller's client queue for the API server. */
+  sentAt?: number;
   rss?: number;
   heapUsed?: number;
   /** `rss`: the event loop's utilisation over the last sampling interval (0–1). */
@@ -523,6 +531,14 @@ interface Figures {
   controllerWatchLag: Dist;
   /** The controller's own part: its watch told it → its first status write answered. */
   ownReaction: Dist;
+  /** Its watch told it → its first status write called (the work queue and the reconcile). */
+  ownBeforeCall: Dist;
+  /** The first status write called → answered (its client's queue, then the API server). */
+  firstCall: Dist;
+  /** The first status write called → sent (its client's queue). */
+  firstCallQueued: Dist;
+  /** The first status write sent → answered (the API server, and the controller's event loop). */
+  firstCallServed: Dist;
   touched: Dist;
   inProgressAll: Dist;
   inProgressFirstWave: Dist;
@@ -572,6 +588,34 @@ function figures(obs: Observed, s: Settings): Figures {
       since(
         tracks,
         (t) => t.controllerSeenAt,
+        (t) => t.firstWriteAt,
+      ),
+    ),
+    ownBeforeCall: dist(
+      since(
+        tracks,
+        (t) => t.controllerSeenAt,
+        (t) => t.firstCalledAt,
+      ),
+    ),
+    firstCall: dist(
+      since(
+        tracks,
+        (t) => t.firstCalledAt,
+        (t) => t.firstWriteAt,
+      ),
+    ),
+    firstCallQueued: dist(
+      since(
+        tracks,
+        (t) => t.firstCalledAt,
+        (t) => t.firstSentAt,
+      ),
+    ),
+    firstCallServed: dist(
+      since(
+        tracks,
+        (t) => t.firstSentAt,
         (t) => t.firstWriteAt,
       ),
     ),
@@ -628,6 +672,10 @@ function distRows(f: Figures): string[][] {
     row('create → the request itself seen by the bench watch (watch delivery)', f.watchLag),
     row("create → the request delivered to the controller's watch (controller clock)", f.controllerWatchLag),
     row("controller's own part: its watch delivered it → first status write answered", f.ownReaction),
+    row('… of which: its watch delivered it → first status write called (queue, reconcile)', f.ownBeforeCall),
+    row('… and: first status write called → answered (client queue, API server)', f.firstCall),
+    row('…… of which: called → sent (the client queue)', f.firstCallQueued),
+    row('…… and: sent → answered (the API server)', f.firstCallServed),
     row('create → finalizer added (first touch)', f.touched),
     row('create → InProgress, first wave', f.inProgressFirstWave),
     row('create → InProgress, waited for a slot', f.inProgressWaited),
@@ -965,7 +1013,11 @@ function applyChildClock(obs: Observed, lines: ChildLine[]): void {
       track.controllerSeenAt = line.t;
       continue;
     }
-    if (line.first === true) track.firstWriteAt = line.t;
+    if (line.first === true) {
+      track.firstWriteAt = line.t;
+      track.firstCalledAt = line.calledAt;
+      track.firstSentAt = line.sentAt;
+    }
     if (line.state === 'InProgress') track.inProgressWrittenAt ??= line.t;
   }
 }
