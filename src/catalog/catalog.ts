@@ -322,8 +322,21 @@ interface Step {
   /** For messages: "success", "progress", … */
   what: string;
   from: readonly State[];
-  set: (row: SqlRow) => Assignment[];
+  set: Assignment[];
+  /** Columns computed from the row's own values in the same statement (e.g. a duration). */
+  derived?: Derived[];
 }
+
+/** `column = sql(placeholder of value)`, e.g. a duration from the row's start_time. */
+interface Derived {
+  column: string;
+  value: unknown;
+  sql: (param: string) => string;
+}
+
+/** Milliseconds from the row's start_time to the time in `param` (none without a start). */
+const durationSince = (param: string): string =>
+  `CASE WHEN start_time IS NULL THEN NULL ELSE GREATEST(0, ROUND(EXTRACT(EPOCH FROM (${param}::timestamptz - start_time)) * 1000))::bigint END`;
 
 class SqlCatalog implements Catalog {
   readonly description: string;
@@ -356,7 +369,7 @@ class SqlCatalog implements Catalog {
     return this.#transition(backupTable, backupId, {
       what: 'a missing manifest',
       from: ['Succeeded', 'ManifestMissing'],
-      set: () => [['state', 'ManifestMissing']],
+      set: [['state', 'ManifestMissing']],
     });
   }
 
@@ -364,7 +377,7 @@ class SqlCatalog implements Catalog {
     return this.#transition(backupTable, backupId, {
       what: 'a deletion',
       from: ['Succeeded', 'Failed', 'ManifestMissing', 'Deleted'],
-      set: () => [['state', 'Deleted']],
+      set: [['state', 'Deleted']],
     });
   }
 
@@ -465,8 +478,12 @@ class SqlCatalog implements Catalog {
   async #mustLock(tx: SqlExecutor, table: Table<unknown>, id: string): Promise<SqlRow> {
     const row = await lockRow(tx, table, id);
     if (row !== undefined) return row;
+    throw this.#notFound(table, id);
+  }
+
+  #notFound(table: Table<unknown>, id: string): NotFoundError {
     const starter = table.noun === 'backup' ? 'recordBackupStarted' : 'recordRestoreStarted';
-    throw new NotFoundError(
+    return new NotFoundError(
       `${subjectOf(table, id)} is not in the ${this.description}: record its start first (${starter})` +
         (table.noun === 'backup' ? ', or rebuild the catalog from the manifests' : ''),
     );
@@ -478,16 +495,25 @@ class SqlCatalog implements Catalog {
     const encoded = encode(table, facts, subjectOf(table, id));
     encode(table, { startTime }, subjectOf(table, id)); // checked here, written below
     const wanted = state ?? 'InProgress';
+    const fresh: Assignment[] = [
+      ...encoded,
+      ['state', wanted],
+      ['start_time', wanted === 'InProgress' ? (startTime ?? new Date()) : null],
+    ];
+    // a new id, the usual case: one INSERT (the unique constraints hold what the checks below
+    // say); an id already recorded, or a custom resource recorded under another id, takes the
+    // transaction below, which explains a refusal
+    const inserted = await insertRow(this.#db, table, fresh).catch((err: unknown) => {
+      if (uniqueViolation(err)) return undefined;
+      throw err;
+    });
+    if (inserted !== undefined) return decode(table, inserted);
     return this.#write(async (tx) => {
       let row = await lockRow(tx, table, id);
       if (row === undefined) {
         await assertCrFree(tx, table, id, start);
-        const inserted = await insertRow(tx, table, [
-          ...encoded,
-          ['state', wanted],
-          ['start_time', wanted === 'InProgress' ? (startTime ?? new Date()) : null],
-        ]);
-        if (inserted !== undefined) return decode(table, inserted);
+        const again = await insertRow(tx, table, fresh);
+        if (again !== undefined) return decode(table, again);
         // another transaction inserted the same id since our SELECT: continue on its row
         row = await this.#mustLock(tx, table, id);
       }
@@ -504,10 +530,9 @@ class SqlCatalog implements Catalog {
     return await this.#transition(table, id, {
       what: 'progress',
       from: ['Pending', 'InProgress'],
-      set: (row) => [
-        ...facts,
-        ['state', 'InProgress'],
-        ['start_time', row.start_time instanceof Date ? row.start_time : new Date()],
+      set: [...facts, ['state', 'InProgress']],
+      derived: [
+        { column: 'start_time', value: new Date(), sql: (p) => `COALESCE(start_time, ${p}::timestamptz)` },
       ],
     });
   }
@@ -519,11 +544,8 @@ class SqlCatalog implements Catalog {
     return await this.#transition(table, id, {
       what: 'success',
       from: ['Pending', 'InProgress', 'Succeeded'],
-      set: (row) => [
-        ...facts,
-        ['state', 'Succeeded'],
-        ...(durationMs === undefined ? [['duration_ms', durationOf(row.start_time, end)] as const] : []),
-      ],
+      set: [...facts, ['state', 'Succeeded']],
+      derived: durationMs === undefined ? [{ column: 'duration_ms', value: end, sql: durationSince }] : [],
     });
   }
 
@@ -533,31 +555,48 @@ class SqlCatalog implements Catalog {
     return await this.#transition(table, id, {
       what: 'a failure',
       from: ['Pending', 'InProgress', 'Failed'],
-      set: (row) => [
+      set: [
         ['state', 'Failed'],
         ['failure_reason', why],
         ['completion_time', end],
-        ['duration_ms', durationOf(row.start_time, end)],
       ],
+      derived: [{ column: 'duration_ms', value: end, sql: durationSince }],
     });
   }
 
+  /**
+   * One UPDATE whose WHERE holds the state check (atomic without a transaction: one round trip
+   * instead of BEGIN, SELECT … FOR UPDATE, UPDATE, COMMIT); when it changes no row, the row is
+   * read to say why.
+   */
   async #transition<R>(table: Table<R>, id: string, step: Step): Promise<R> {
     requireText(id, table.key, table.noun);
-    return await this.#write(async (tx) => {
-      const row = await this.#mustLock(tx, table, id);
-      const state = stateOf(row);
-      if (!step.from.includes(state)) {
-        const why = typeof row.failure_reason === 'string' ? ` (${row.failure_reason})` : '';
-        const hint = terminal.includes(state)
-          ? `${state} is final: record a new attempt under a new ${table.noun} id`
-          : `only a ${table.noun} that is ${step.from.join(' or ')} can take it`;
-        throw new CatalogStateError(
-          `cannot record ${step.what} for ${subjectOf(table, id)}: it is ${state}${why}; ${hint}.`,
-        );
-      }
-      return decode(table, await updateRow(tx, table, id, step.set(row)));
-    });
+    const derived = step.derived ?? [];
+    const params: unknown[] = [id, ...step.from];
+    const placeholder = (value: unknown): string => `$${params.push(value)}`;
+    const assignments = [
+      ...step.set.map(([column, value]) => `${column} = ${placeholder(value)}`),
+      ...derived.map((d) => `${d.column} = ${d.sql(placeholder(d.value))}`),
+      'updated_at = NOW()',
+    ];
+    const states = step.from.map((_, i) => `$${i + 2}`).join(', ');
+    const rows = await this.#db.query(
+      `UPDATE ${table.table} SET ${assignments.join(', ')} WHERE ${table.keyColumn} = $1 AND state IN (${states}) RETURNING *`,
+      params,
+    );
+    if (rows[0] !== undefined) return decode(table, rows[0]);
+    const row = (await this.#db.query(`SELECT * FROM ${table.table} WHERE ${table.keyColumn} = $1`, [id]))[0];
+    if (row === undefined) throw this.#notFound(table, id);
+    const state = stateOf(row);
+    const why = typeof row.failure_reason === 'string' ? ` (${row.failure_reason})` : '';
+    const hint = terminal.includes(state)
+      ? `${state} is final: record a new attempt under a new ${table.noun} id`
+      : step.from.includes(state)
+        ? 'it changed while this was recorded: try again'
+        : `only a ${table.noun} that is ${step.from.join(' or ')} can take it`;
+    throw new CatalogStateError(
+      `cannot record ${step.what} for ${subjectOf(table, id)}: it is ${state}${why}; ${hint}.`,
+    );
   }
 
   async #get<R>(table: Table<R>, id: string): Promise<R | undefined> {

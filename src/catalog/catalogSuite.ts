@@ -145,6 +145,33 @@ export function describeCatalog(name: string, open: () => Promise<Catalog>): voi
       expect(await catalog.getBackup(`${p}-no-such-backup`)).toBeUndefined();
     });
 
+    it('takes the start and the duration from the row in the same write', async () => {
+      const p = project();
+      // Pending: no start yet; a failure then has no duration
+      const pending = backup(p, 1, { state: 'Pending' });
+      expect(await catalog.recordBackupStarted(pending)).toMatchObject({ state: 'Pending', startTime: null });
+      const failed = await catalog.recordBackupFailed(pending.backupId, 'cancelled before it started');
+      expect(failed).toMatchObject({ state: 'Failed', startTime: null, durationMs: null });
+      // the first progress of a Pending backup starts it; its success is timed from that start
+      const queued = backup(p, 2, { state: 'Pending' });
+      await catalog.recordBackupStarted(queued);
+      const running = await catalog.recordBackupProgress(queued.backupId, { dlObjectCount: 1 });
+      expect(running.state).toBe('InProgress');
+      expect(running.startTime).toBeInstanceOf(Date);
+      const startTime = running.startTime as Date;
+      const again = await catalog.recordBackupProgress(queued.backupId, { dlObjectCount: 2 });
+      expect(again.startTime).toEqual(startTime);
+      const done = await catalog.recordBackupSucceeded(queued.backupId, {
+        completionTime: new Date(startTime.getTime() + 1_234),
+      });
+      expect(done).toMatchObject({ state: 'Succeeded', startTime, durationMs: 1_234, dlObjectCount: 2 });
+      // a completion before the start (clocks apart) is a duration of 0, not a negative one
+      const early = backup(p, 3, { startTime: t0 });
+      await catalog.recordBackupStarted(early);
+      const odd = await catalog.recordBackupSucceeded(early.backupId, { completionTime: later(-5_000) });
+      expect(odd.durationMs).toBe(0);
+    });
+
     it('lists newest first, filtered by project, environment and state, up to the limit', async () => {
       const p = project();
       await catalog.recordBackupStarted(backup(p, 1));
