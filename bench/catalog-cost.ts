@@ -2,8 +2,7 @@
 // end to the catalog; in the controller bench's profile those writes to PostgreSQL were the largest
 // item). On the test bed's PostgreSQL, N backups recorded as the engine does (start, then success),
 // `--parallel` at once, then each read back once as archival does; reports the wall time, the
-// statements sent (from pg_stat_statements-free counting: node-postgres' query calls) and the
-// CPU of the client and of PostgreSQL (its backends' CPU is counted when they exit: the catalog is
+// statements sent (node-postgres' query calls, counted) and the CPU of the client and of PostgreSQL (its backends' CPU is counted when they exit: the catalog is
 // closed before the reading).
 //
 //   node bench/catalog-cost.ts [--backups 1000] [--parallel 16]
@@ -29,12 +28,13 @@ function cpuWithChildrenMs(pid: number | undefined): number {
   return [11, 12, 13, 14].reduce((sum, i) => sum + Number(f[i] ?? 0), 0) * 10;
 }
 
+// every statement node-postgres sends (the pool's clients are pg.Client)
 let statements = 0;
-const query = pg.Client.prototype.query;
-pg.Client.prototype.query = function (this: pg.Client, ...args: unknown[]) {
+const query = Reflect.get(pg.Client.prototype, 'query') as (...args: unknown[]) => unknown;
+Reflect.set(pg.Client.prototype, 'query', function (this: pg.Client, ...args: unknown[]) {
   statements++;
-  return (query as (...a: unknown[]) => unknown).apply(this, args);
-} as typeof query;
+  return query.apply(this, args);
+});
 
 const bed = await Testbed.create();
 try {
