@@ -5,6 +5,7 @@ import { pgConfig, testbed, useDatabase, withPg } from '../../test/env/fixtures.
 import { isRetryable } from '../errors/index.ts';
 import { CatalogSchemaError, CatalogUnavailableError, openCatalog, openPostgresCatalog } from './catalog.ts';
 import { describeCatalog } from './catalogSuite.ts';
+import { openPostgres } from './sql.ts';
 
 const db = useDatabase('catalog');
 const other = useDatabase('catalog-schema');
@@ -69,6 +70,29 @@ describe('PostgreSQL catalog connection', () => {
     expect((err as Error).message).toMatch(/ECONNREFUSED/);
     expect(inspect(err, { depth: 10, showHidden: true })).not.toContain(password);
     expect(isRetryable(err)).toBe(true);
+  });
+
+  it('reports a write that cannot get a connection as the catalog being unreachable, not as a failed write', async () => {
+    // one connection, held by a transaction: the next statement waits for the pool and times out
+    const sql = await openPostgres({ ...pgConfig(db.name), max: 1, connectionTimeoutMillis: 300 });
+    let release = (): void => undefined;
+    const held = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    const busy = sql.transaction(() => held);
+    try {
+      const err = await sql.query('SELECT 1').catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(CatalogUnavailableError);
+      expect((err as Error).message).toMatch(/timeout exceeded when trying to connect/);
+      // an error the server answers with stays what it is
+      release();
+      await busy;
+      await expect(sql.query('SELECT * FROM no_such_table')).rejects.not.toThrow(CatalogUnavailableError);
+    } finally {
+      release();
+      await busy;
+      await sql.close();
+    }
   });
 
   it('refuses a schema newer than it knows', async () => {

@@ -166,6 +166,18 @@ function unavailable(config: pg.PoolConfig, err: unknown): CatalogUnavailableErr
   );
 }
 
+/** The pool could not get or keep a connection (not an error the server answered with). */
+function connectionFailed(err: unknown): boolean {
+  if (err instanceof pg.DatabaseError) return false;
+  const code = (err as NodeJS.ErrnoException | undefined)?.code;
+  if (code === 'ECONNREFUSED' || code === 'ECONNRESET' || code === 'ETIMEDOUT' || code === 'EPIPE')
+    return true;
+  const message = err instanceof Error ? err.message : '';
+  return /timeout exceeded when trying to connect|Connection terminated|connection.*(closed|ended)/i.test(
+    message,
+  );
+}
+
 function pgExecutor(client: pg.Pool | pg.PoolClient): SqlExecutor {
   return {
     async query(sql, params = []) {
@@ -196,9 +208,19 @@ export async function openPostgres(config: pg.PoolConfig): Promise<SqlDatabase> 
     throw unavailable(config, err);
   }
   let closed = false;
+  const pooled = pgExecutor(pool);
   return {
     description: `PostgreSQL catalog ${describePgTarget(config)}`,
-    ...pgExecutor(pool),
+    // a statement outside a transaction takes a connection from the pool too: one it cannot get
+    // is the catalog being unreachable, as when a transaction cannot start
+    async query(sql, params) {
+      try {
+        return await pooled.query(sql, params);
+      } catch (err) {
+        throw connectionFailed(err) ? unavailable(config, err) : err;
+      }
+    },
+    exec: (sql) => pooled.exec(sql),
     async transaction(fn) {
       const client = await pool.connect().catch((err: unknown) => {
         throw unavailable(config, err);
