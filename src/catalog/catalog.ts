@@ -17,6 +17,10 @@
 // - markManifestMissing: Succeeded/ManifestMissing → ManifestMissing; markDeleted: any
 //   terminal state → Deleted; upsertFromManifest: anything but Failed or Deleted → Succeeded
 //   (a manifest is written only when a backup completed).
+// Writes are single statements where they can be (each is a round trip to the catalog, several
+// per backup): a state change is one UPDATE whose WHERE holds the allowed states, a new start one
+// INSERT; a transaction is opened only where a row must be read before it is written (a start
+// of an id already recorded, upsertFromManifest) or to explain a refusal.
 import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
 import type { PGlite } from '@electric-sql/pglite';
