@@ -147,11 +147,11 @@ const apiLatency = createHistogram();
 const loopDelay = monitorEventLoopDelay({ resolution: 10 });
 loopDelay.enable();
 
-/** Every HTTP request the process makes (node:http(s): the controller's client, the AWS SDK's). */
 // the controller's clock: when a request's latest status write left the client's queue (sent)
 const statusPath = /\/namespaces\/([^/]+)\/backuprequests\/([^/]+)\/status$/;
 const statusSent = new Map<string, number>();
 
+/** Every HTTP request the process makes (node:http(s): the controller's client, the AWS SDK's). */
 function countRequests(): { byCall: Map<string, number>; byDestination: Map<string, number> } {
   const byCall = new Map<string, number>();
   const byDestination = new Map<string, number>();
