@@ -6,27 +6,18 @@
 // closed before the reading).
 //
 //   node bench/catalog-cost.ts [--backups 1000] [--parallel 16]
-import { readFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 import pg from 'pg';
 import { openCatalog } from '../src/catalog/catalog.ts';
 import { Testbed } from '../test/env/testbed.ts';
-import { inParallel } from './controller-scale-shared.ts';
+import { cpuMsOf, inParallel } from './controller-scale-shared.ts';
 
 const { values } = parseArgs({
   options: { backups: { type: 'string', default: '1000' }, parallel: { type: 'string', default: '16' } },
 });
 const backups = Number(values.backups);
 const parallel = Number(values.parallel);
-
-/** utime + stime, and that of waited-for children (a postmaster's exited backends), in ms. */
-function cpuWithChildrenMs(pid: number | undefined): number {
-  if (pid === undefined) return 0;
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return [11, 12, 13, 14].reduce((sum, i) => sum + Number(f[i] ?? 0), 0) * 10;
-}
 
 // every statement node-postgres sends (the pool's clients are pg.Client)
 let statements = 0;
@@ -43,7 +34,7 @@ try {
   const catalog = await openCatalog(info.postgres.url);
   const postgres = bed.pids().postgres;
   const client = process.resourceUsage();
-  const before = { t: performance.now(), pg: cpuWithChildrenMs(postgres), statements };
+  const before = { t: performance.now(), pg: cpuMsOf(postgres, true), statements };
   const ids = Array.from(
     { length: backups },
     (_, i) => `cost-prd-backup-20261127-${String(i).padStart(6, '0')}`,
@@ -70,7 +61,7 @@ try {
   const sent = statements - before.statements;
   await catalog.close();
   await new Promise((resolve) => setTimeout(resolve, 500));
-  const pgMs = cpuWithChildrenMs(postgres) - before.pg;
+  const pgMs = cpuMsOf(postgres, true) - before.pg;
   const used = process.resourceUsage();
   const clientMs = (used.userCPUTime - client.userCPUTime + used.systemCPUTime - client.systemCPUTime) / 1000;
   process.stdout.write(

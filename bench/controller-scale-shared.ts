@@ -80,13 +80,17 @@ export async function installCrds(kube: TestbedInfo['kube']): Promise<void> {
   }
 }
 
-/** CPU time (user + system) a process has used so far, in ms, from /proc (0 when it is gone). */
-export function cpuMsOf(pid: number | undefined): number {
+/**
+ * CPU time (user + system) a process has used so far, in ms, from /proc (0 when it is gone);
+ * `withChildren`: with that of its children it waited for (a postmaster's exited backends).
+ */
+export function cpuMsOf(pid: number | undefined, withChildren = false): number {
   if (pid === undefined) return 0;
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
     const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return (Number(fields[11] ?? 0) + Number(fields[12] ?? 0)) * 10;
+    const used = (withChildren ? [11, 12, 13, 14] : [11, 12]).map((i) => Number(fields[i] ?? 0));
+    return used.reduce((a, b) => a + b, 0) * 10;
   } catch {
     return 0;
   }

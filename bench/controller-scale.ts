@@ -519,6 +519,20 @@ function since(
   });
 }
 
+/** The times a Track records (epoch ms). */
+type TimeOf = { [K in keyof Track]-?: Track[K] extends number | undefined ? K : never }[keyof Track];
+
+/** The spread of `to` − `from` over the tracks that have both. */
+function between(tracks: Track[], from: TimeOf, to: TimeOf): Dist {
+  return dist(
+    since(
+      tracks,
+      (t) => t[from],
+      (t) => t[to],
+    ),
+  );
+}
+
 interface Figures {
   /** create answered → the controller's first status write answered (the controller's clock). */
   reactionWritten: Dist;
@@ -584,53 +598,17 @@ function figures(obs: Observed, s: Settings): Figures {
     reaction: dist(since(tracks, created, (t) => t.firstStatusAt)),
     watchLag: dist(since(tracks, created, (t) => t.seenAt)),
     controllerWatchLag: dist(since(tracks, created, (t) => t.controllerSeenAt)),
-    ownReaction: dist(
-      since(
-        tracks,
-        (t) => t.controllerSeenAt,
-        (t) => t.firstWriteAt,
-      ),
-    ),
-    ownBeforeCall: dist(
-      since(
-        tracks,
-        (t) => t.controllerSeenAt,
-        (t) => t.firstCalledAt,
-      ),
-    ),
-    firstCall: dist(
-      since(
-        tracks,
-        (t) => t.firstCalledAt,
-        (t) => t.firstWriteAt,
-      ),
-    ),
-    firstCallQueued: dist(
-      since(
-        tracks,
-        (t) => t.firstCalledAt,
-        (t) => t.firstSentAt,
-      ),
-    ),
-    firstCallServed: dist(
-      since(
-        tracks,
-        (t) => t.firstSentAt,
-        (t) => t.firstWriteAt,
-      ),
-    ),
+    ownReaction: between(tracks, 'controllerSeenAt', 'firstWriteAt'),
+    ownBeforeCall: between(tracks, 'controllerSeenAt', 'firstCalledAt'),
+    firstCall: between(tracks, 'firstCalledAt', 'firstWriteAt'),
+    firstCallQueued: between(tracks, 'firstCalledAt', 'firstSentAt'),
+    firstCallServed: between(tracks, 'firstSentAt', 'firstWriteAt'),
     touched: dist(since(tracks, created, (t) => t.touchedAt)),
     inProgressAll: dist(since(tracks, created, (t) => t.inProgressAt)),
     inProgressFirstWave: dist(since(firstWave, created, (t) => t.inProgressAt)),
     inProgressWaited: dist(since(waited, created, (t) => t.inProgressAt)),
     handoff: dist(obs.handoffs),
-    run: dist(
-      since(
-        tracks,
-        (t) => t.inProgressAt,
-        (t) => t.finishedAt,
-      ),
-    ),
+    run: between(tracks, 'inProgressAt', 'finishedAt'),
     createCall: dist(since(tracks, (t) => t.sentAt, created)),
     createSpanMs: Math.max(...createdAll) - Math.min(...sent),
     createWindow: [Math.min(...sent), Math.max(...createdAll)],

@@ -10,11 +10,11 @@
 import { randomBytes } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
-import { forEachLimit } from '../src/components/documentLibrary/copy.ts';
 import { parseConfig } from '../src/config/config.ts';
 import { StoreRegistry } from '../src/engine/stores.ts';
 import { Testbed, testbedConfig } from '../test/env/testbed.ts';
-import { cpuMsOf } from './controller-scale-shared.ts';
+import { cpuMsOf, inParallel } from './controller-scale-shared.ts';
+import { median } from './measure.ts';
 
 const { values } = parseArgs({
   options: { reps: { type: 'string', default: '3' }, concurrency: { type: 'string', default: '16' } },
@@ -32,10 +32,6 @@ const log = (line: string): void => {
   process.stderr.write(`copy-verify: ${line}\n`);
 };
 
-async function* each<T>(items: T[]): AsyncGenerator<T> {
-  for (const item of items) yield await Promise.resolve(item);
-}
-
 const bed = await Testbed.create();
 try {
   const info = await bed.up(['postgres', 'minio']);
@@ -51,7 +47,7 @@ try {
   await verified.createBucket('src');
   log(`writing ${objects.length} objects, ${(totalBytes / 1024 ** 3).toFixed(2)} GiB`);
   const block = randomBytes(MiB);
-  await forEachLimit(each(objects), 4, async ({ key, size }) => {
+  await inParallel(objects, 4, async ({ key, size }) => {
     const body = size === MiB ? block : Buffer.concat(Array.from({ length: size / MiB }, () => block));
     await unverified.put('src', key, body, { size });
   });
@@ -66,7 +62,7 @@ try {
       await store.createBucket(bucket);
       let hashed = 0;
       const before = { t: performance.now(), cpu: cpuMsOf(minio) };
-      await forEachLimit(each(objects), concurrency, async ({ key, size }) => {
+      await inParallel(objects, concurrency, async ({ key, size }) => {
         const copied = await store.copy('src', key, bucket, key, { size });
         if (copied.sha256 !== undefined) hashed++;
       });
@@ -78,10 +74,6 @@ try {
       for (const { key } of objects) await store.delete(bucket, key);
     }
   }
-  const median = (xs: number[]): number => {
-    const s = [...xs].sort((a, b) => a - b);
-    return s[Math.floor((s.length - 1) / 2)] ?? 0;
-  };
   for (const how of ['verified', 'unverified']) {
     const mine = rows.filter((r) => r.how === how);
     process.stdout.write(

@@ -4,6 +4,7 @@
 import { mkdir } from 'node:fs/promises';
 import type { PGlite } from '@electric-sql/pglite';
 import pg from 'pg';
+import { isRetryable } from '../errors/index.ts';
 import { lockDirectory } from './dirLock.ts';
 import { CatalogUnavailableError } from './errors.ts';
 
@@ -169,9 +170,7 @@ function unavailable(config: pg.PoolConfig, err: unknown): CatalogUnavailableErr
 /** The pool could not get or keep a connection (not an error the server answered with). */
 function connectionFailed(err: unknown): boolean {
   if (err instanceof pg.DatabaseError) return false;
-  const code = (err as NodeJS.ErrnoException | undefined)?.code;
-  if (code === 'ECONNREFUSED' || code === 'ECONNRESET' || code === 'ETIMEDOUT' || code === 'EPIPE')
-    return true;
+  if (isRetryable(err)) return true;
   const message = err instanceof Error ? err.message : '';
   return /timeout exceeded when trying to connect|Connection terminated|connection.*(closed|ended)/i.test(
     message,
