@@ -152,13 +152,22 @@ const statusPath = /\/namespaces\/([^/]+)\/backuprequests\/([^/]+)\/status$/;
 const statusSent = new Map<string, number>();
 
 /** Every HTTP request the process makes (node:http(s): the controller's client, the AWS SDK's). */
-function countRequests(): { byCall: Map<string, number>; byDestination: Map<string, number> } {
+function countRequests(): {
+  byCall: Map<string, number>;
+  byDestination: Map<string, number>;
+  sentAt: Map<string, number[]>;
+} {
   const byCall = new Map<string, number>();
   const byDestination = new Map<string, number>();
+  // when each call of a kind was sent (ms): the parent counts those during the creates
+  const sentAt = new Map<string, number[]>();
   const count = (origin: string, method: string, path: string): void => {
     byDestination.set(origin, (byDestination.get(origin) ?? 0) + 1);
     const call = apiCall(method, path);
     byCall.set(call, (byCall.get(call) ?? 0) + 1);
+    const times = sentAt.get(call) ?? [];
+    times.push(Date.now());
+    sentAt.set(call, times);
   };
   const started = new WeakMap<object, number>();
   subscribe('http.client.request.start', (message) => {
@@ -176,7 +185,7 @@ function countRequests(): { byCall: Map<string, number>; byDestination: Map<stri
   subscribe('net.client.socket', () => {
     connections.count++;
   });
-  return { byCall, byDestination };
+  return { byCall, byDestination, sentAt };
 }
 
 /** Nothing printed (log lines would cost the controller time); warnings counted, a few kept. */
@@ -397,6 +406,7 @@ const stop = (): void => {
           connections: connections.count,
           requestsByDestination: Object.fromEntries(requests.byDestination),
           requestsByCall: Object.fromEntries([...requests.byCall].sort((a, b) => b[1] - a[1])),
+          requestsSentAt: Object.fromEntries(requests.sentAt),
           apiLatencyMs: percentiles(apiLatency, 1),
           eventLoopDelayMs: percentiles(loopDelay, 1e6),
           warnings: log.warnings,

@@ -6,8 +6,12 @@
 // reaction) and create → InProgress (p50/p99; the first wave separately: 10 requests per
 // project with a limit of 2 means most wait by design), the slot hand-off (a project's backup
 // finished → its next one InProgress), time to drain, the controller's RSS (max of a 250 ms
-// sampling), its API calls by kind, and the per-project limit (never exceeded: from the watch of
-// the requests, cross-checked with the slot Leases). Writes JSON + Markdown under
+// sampling), its API calls by kind (and how many were sent while the creates went on), the CPU of
+// each process (and its share while the creates went on), the BackupRequest watches the API
+// server closed for falling behind, and the per-project limit (never exceeded: from the watch of
+// the requests, cross-checked with the slot Leases; the bench's watches run on a thread of their
+// own, bench/controller-scale-watch.ts, so the instrument is never the slow watcher that holds
+// the controller's watch back). Writes JSON + Markdown under
 // bench/results/controller-scale-<timestamp>.{json,md}. Ctrl-C reports what finished so far.
 //
 //   node bench/controller-scale.ts            (on Node 24; or `npm run bench:controller -- …`)
@@ -27,8 +31,9 @@ import { createInterface } from 'node:readline';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { CoreV1Api, CustomObjectsApi, KubeConfig, Watch } from '@kubernetes/client-node';
+import { CoreV1Api, CustomObjectsApi, KubeConfig } from '@kubernetes/client-node';
 import { defaultMaxInFlight } from '../src/kube/client.ts';
+import { watchOnThread } from './controller-scale-watch.ts';
 import {
   cpuMsOf,
   inParallel,
@@ -36,7 +41,7 @@ import {
   shareConnections,
   type ChildOptions,
 } from './controller-scale-shared.ts';
-import { Testbed, type PartialTestbedInfo, type ServiceName } from '../test/env/testbed.ts';
+import { kubeGet, Testbed, type PartialTestbedInfo, type ServiceName } from '../test/env/testbed.ts';
 
 interface Settings extends Omit<ChildOptions, 'kubeconfig'> {
   perProject: number;
@@ -284,32 +289,6 @@ function onLeaseEvent(obs: Observed, obj: WatchedObject, projects: Set<string>):
 }
 
 /** A watch that resumes from the last resourceVersion it saw when the server closes it. */
-function keepWatching(kc: KubeConfig, path: string, onEvent: (obj: WatchedObject) => void): () => void {
-  let stopped = false;
-  let resourceVersion: string | undefined;
-  let abort: AbortController | undefined;
-  const start = async (): Promise<void> => {
-    abort = await new Watch(kc).watch(
-      path,
-      { allowWatchBookmarks: true, ...(resourceVersion === undefined ? {} : { resourceVersion }) },
-      (phase, obj: WatchedObject) => {
-        resourceVersion = obj.metadata?.resourceVersion ?? resourceVersion;
-        if (phase !== 'BOOKMARK') onEvent(obj);
-      },
-      (err: unknown) => {
-        if (stopped) return;
-        if (err) log(`watch of ${path} ended (${err instanceof Error ? err.message : 'closed'}); resuming`);
-        void start();
-      },
-    );
-  };
-  void start();
-  return () => {
-    stopped = true;
-    abort?.abort();
-  };
-}
-
 // ---------------------------------------------------------------------------------------------
 // The controller's process
 
@@ -343,6 +322,8 @@ interface ChildLine {
   eventLoopDelayMs?: Percentiles;
   requestsByDestination?: Record<string, number>;
   requestsByCall?: Record<string, number>;
+  /** `final`: when each of the controller's calls was sent, by kind (ms since the epoch). */
+  requestsSentAt?: Record<string, number[]>;
   warnings?: number;
   warningSamples?: string[];
 }
@@ -365,7 +346,11 @@ function startChild(options: ChildOptions, s: Settings, catalogUrl: string): Chi
   ];
   const proc = spawn(process.execPath, args, {
     stdio: ['ignore', 'pipe', 'inherit'],
-    env: { ...process.env, LC2_CATALOG_URL: catalogUrl, LC2_SMALL_HEAP: s.smallHeap ? '1' : '0' },
+    env: {
+      ...process.env,
+      LC2_CATALOG_URL: catalogUrl,
+      LC2_SMALL_HEAP: s.smallHeap ? '1' : '0',
+    },
   });
   const lines: ChildLine[] = [];
   const rss = { max: 0, maxHeap: 0, maxExternal: 0, samples: 0 };
@@ -689,6 +674,8 @@ interface Report {
     catalogMs: number;
     benchMs: number;
   };
+  /** The same, from the first create until the last create was answered. */
+  cpuDuringCreates?: Report['cpu'];
   /** Once a second from the first create (t in ms since): requests created, InProgress, finished, the machine's 1-minute load average, the controller's RSS. */
   timeline: {
     t: number;
@@ -698,10 +685,18 @@ interface Report {
     load1: number;
     rssMB: number;
   }[];
-  controllerRequests: { total: number; perBackupRequest: number; byCall: Record<string, number> };
+  controllerRequests: {
+    total: number;
+    perBackupRequest: number;
+    byCall: Record<string, number>;
+    /** Of those, the calls sent while the bench's creates went on (first sent → last answered). */
+    duringCreates: Record<string, number>;
+  };
   requestsByDestination: Record<string, number>;
   /** TLS connections the controller opened to the API server. */
   connections: number;
+  /** BackupRequest watches the API server closed for falling behind (the bench's, the controller's, kube-controller-manager's). */
+  closedWatches?: number;
   /** The controller's API calls: request → response headers (watches excluded). */
   apiLatencyMs: Percentiles | undefined;
   /** How late the controller's event loop ran timers (monitorEventLoopDelay). */
@@ -783,22 +778,21 @@ function summaryRows(r: Report): string[][] {
     ],
     [
       'CPU s: controller / kube-apiserver / etcd / kube-controller-manager / catalog PostgreSQL / bench',
-      [
-        r.cpu.controllerMs,
-        r.cpu.apiserverMs,
-        r.cpu.etcdMs,
-        r.cpu.kubeControllerManagerMs,
-        r.cpu.catalogMs,
-        r.cpu.benchMs,
-      ]
-        .map((c) => (c / 1000).toFixed(1))
-        .join(' / '),
+      cpuFigures(r.cpu),
+    ],
+    [
+      '… of which while the creates went on (first create → last create answered)',
+      r.cpuDuringCreates === undefined ? '–' : cpuFigures(r.cpuDuringCreates),
     ],
     [
       'API calls by the controller (per BackupRequest)',
       `${r.controllerRequests.total} (${r.controllerRequests.perBackupRequest.toFixed(1)})`,
     ],
     ['connections the controller opened to the API server', String(r.connections)],
+    [
+      'BackupRequest watches the API server closed for falling behind (any watcher)',
+      r.closedWatches === undefined ? '–' : String(r.closedWatches),
+    ],
     ['controller API call latency p50 / p99 / max (ms)', pct(r.apiLatencyMs)],
     ['controller event-loop delay p50 / p99 / max (ms)', pct(r.eventLoopDelayMs)],
     [
@@ -813,11 +807,12 @@ function summaryRows(r: Report): string[][] {
 function callRows(r: Report): string[][] {
   const total = r.settings.projects * r.settings.perProject;
   return [
-    ['controller API call', 'count', 'per request'],
+    ['controller API call', 'count', 'per request', 'during the creates'],
     ...Object.entries(r.controllerRequests.byCall).map(([call, n]) => [
       call,
       String(n),
       (n / total).toFixed(1),
+      String(r.controllerRequests.duringCreates[call] ?? 0),
     ]),
   ];
 }
@@ -885,6 +880,13 @@ async function writeReport(r: Report): Promise<string> {
 // ---------------------------------------------------------------------------------------------
 
 /** CPU time (ms) used since now by the controller, the bed's servers and this process. */
+function cpuFigures(cpu: Report['cpu']): string {
+  const { controllerMs, apiserverMs, etcdMs, kubeControllerManagerMs, catalogMs, benchMs } = cpu;
+  return [controllerMs, apiserverMs, etcdMs, kubeControllerManagerMs, catalogMs, benchMs]
+    .map((c) => (c / 1000).toFixed(1))
+    .join(' / ');
+}
+
 function cpuMeter(pids: Record<string, number>, controller: number | undefined): () => Report['cpu'] {
   const read = (): Report['cpu'] => {
     const own = process.cpuUsage();
@@ -917,6 +919,13 @@ interface Run {
   cpu: Report['cpu'];
 }
 
+/** How many of each kind's times fall in [from, to]. */
+function countWithin(times: Record<string, number[]>, [from, to]: [number, number]): Record<string, number> {
+  return Object.fromEntries(
+    Object.entries(times).map(([kind, ts]) => [kind, ts.filter((t) => t >= from && t <= to).length]),
+  );
+}
+
 function assemble(run: Run, s: Settings): Report {
   const { child, final } = run;
   const byCall = final.requestsByCall ?? {};
@@ -945,7 +954,12 @@ function assemble(run: Run, s: Settings): Report {
       samples: child.rss.samples,
     },
     cpu: run.cpu,
-    controllerRequests: { total, perBackupRequest: total / (s.projects * s.perProject), byCall },
+    controllerRequests: {
+      total,
+      perBackupRequest: total / (s.projects * s.perProject),
+      byCall,
+      duringCreates: countWithin(final.requestsSentAt ?? {}, measured.createWindow),
+    },
     requestsByDestination: final.requestsByDestination ?? {},
     connections: final.connections ?? 0,
     apiLatencyMs: final.apiLatencyMs,
@@ -1000,6 +1014,18 @@ function applyChildClock(obs: Observed, lines: ChildLine[]): void {
   }
 }
 
+/**
+ * Watches of BackupRequests the API server closed because the watcher fell behind
+ * (`apiserver_terminated_watchers_total`): each close made every watcher of the kind wait first.
+ */
+async function terminatedWatchers(kube: { server: string; token: string }): Promise<number> {
+  const metrics = await kubeGet(kube.server, kube.token, '/metrics');
+  const line = metrics.body
+    .split('\n')
+    .find((l) => l.startsWith('apiserver_terminated_watchers_total{') && l.includes(`resource="${plural}"`));
+  return line === undefined ? 0 : Number(line.split(' ').at(-1));
+}
+
 async function runBench(bed: Testbed, info: PartialTestbedInfo, s: Settings): Promise<Report> {
   const { kube } = info;
   if (!kube) throw new Error('the test bed did not start Kubernetes');
@@ -1015,14 +1041,19 @@ async function runBench(bed: Testbed, info: PartialTestbedInfo, s: Settings): Pr
   await createNamespaces(kc, s);
   const obs = newObserved();
   const projects = new Set(Array.from({ length: s.projects }, (_, i) => projectId(i)));
-  const stopWatches = [
-    keepWatching(kc, `/apis/${group}/${version}/${plural}`, (obj) => {
-      onRequestEvent(obs, obj, Date.now());
-    }),
-    keepWatching(kc, `/apis/coordination.k8s.io/v1/namespaces/${leaseNamespace}/leases`, (obj) => {
-      onLeaseEvent(obs, obj, projects);
-    }),
-  ];
+  // the bench's watches on a thread of their own: read on this one, busy with the creates, the
+  // watch fell behind and the API server's waits for it held back the controller's watch too
+  const stopWatches = watchOnThread(
+    kube.kubeconfig,
+    [
+      `/apis/${group}/${version}/${plural}`,
+      `/apis/coordination.k8s.io/v1/namespaces/${leaseNamespace}/leases`,
+    ],
+    ({ watch, at, object }) => {
+      if (watch === 0) onRequestEvent(obs, object as WatchedObject, at);
+      else onLeaseEvent(obs, object as WatchedObject, projects);
+    },
+  );
   const child = startChild({ ...s, kubeconfig: kube.kubeconfig }, s, catalogUrl);
   try {
     const ready = await child.ready;
@@ -1030,17 +1061,23 @@ async function runBench(bed: Testbed, info: PartialTestbedInfo, s: Settings): Pr
     const cpu = cpuMeter(bed.pids(), child.proc.pid);
     const stopTimeline = sampleTimeline(obs);
     await createBurst(kc, s, obs);
+    const cpuDuringCreates = cpu();
     log('all created; waiting for them to finish');
     const drained = await waitForDrain(obs, s.projects * s.perProject, s.timeoutMs);
     stopTimeline();
     await sleep(500); // the last releases and archival writes
+    const closedWatches = await terminatedWatchers(kube);
     const used = cpu();
     child.proc.kill('SIGTERM');
     const final = await child.final;
     applyChildClock(obs, child.lines);
-    return assemble({ startedAt, code, loadAvgAtStart, drained, obs, child, ready, final, cpu: used }, s);
+    const report = assemble(
+      { startedAt, code, loadAvgAtStart, drained, obs, child, ready, final, cpu: used },
+      s,
+    );
+    return { ...report, closedWatches, cpuDuringCreates };
   } finally {
-    for (const stop of stopWatches) stop();
+    await stopWatches();
     // the child exits by itself after its final line (--cpu-prof writes the profile then)
     const exited = new Promise((resolve) => child.proc.once('exit', resolve));
     if (child.proc.exitCode === null) await Promise.race([exited, sleep(15_000)]);
