@@ -7,7 +7,7 @@
 // (docs/performance.md, round 8). On this thread the socket is read as soon as data arrives, each
 // event is stamped with the time it arrived, and the main thread takes them when it is free.
 import { isMainThread, parentPort, Worker, workerData } from 'node:worker_threads';
-import { KubeClient } from '../src/kube/client.ts';
+import { httpCode, KubeClient, KubeError } from '../src/kube/client.ts';
 
 export interface WatchedEvent {
   /** Which watch (the index of its path). */
@@ -31,12 +31,19 @@ async function keepWatching(kube: KubeClient, path: string, onEvent: (object: un
         path,
         { allowWatchBookmarks: true, ...(resourceVersion === undefined ? {} : { resourceVersion }) },
         (event) => {
+          if (event.type === 'ERROR') {
+            // a Status in the stream (410 Gone when the version is too old): fail this watch
+            const status = event.object as { code?: number; message?: string };
+            throw new KubeError(`watch ${path}: ${status.message ?? 'error'}`, status.code ?? 500);
+          }
           resourceVersion = event.object.metadata?.resourceVersion ?? resourceVersion;
           if (event.type !== 'BOOKMARK') onEvent(event.object);
         },
       )
       .catch((err: unknown) => {
         process.stderr.write(`controller-scale: watch of ${path} failed (${String(err)}); resuming\n`);
+        // 410 Gone: the version is too old to resume from; start again from the current state
+        if (httpCode(err) === 410) resourceVersion = undefined;
         return new Promise((resolve) => setTimeout(resolve, 500));
       });
   }
