@@ -19,7 +19,7 @@
 //     [--queue-concurrency 256 (the controller's default)] [--api-concurrency 32 (the controller's default)] [--parallel 50 (creates in flight)] [--objects 5 (per project)]
 //     [--backup-ms 0 (delay of the in-memory snapshot)] [--catalog postgres|pglite]
 //     [--peer null (a null controller instead of ours: one status write per request, the floor)]
-//     [--cpu-prof <dir>]
+//     [--cpu-prof <dir> (summarise it: node bench/cpu-profile.ts <dir> [--from s --to s])]
 //     [--node-options=<flags for the controller's Node>] [--small-heap (as executor: job runs it)]
 //     [--label <text>] [--timeout 900 (s)]
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
