@@ -2,8 +2,9 @@
 // end to the catalog; in the controller bench's profile those writes to PostgreSQL were the largest
 // item). On the test bed's PostgreSQL, N backups recorded as the engine does (start, then success),
 // `--parallel` at once, then each read back once as archival does; reports the wall time, the
-// statements sent (node-postgres' query calls, counted) and the CPU of the client and of PostgreSQL (its backends' CPU is counted when they exit: the catalog is
-// closed before the reading).
+// statements sent (node-postgres' query calls, counted) and the CPU of the client and of
+// PostgreSQL (its backends' CPU is counted when they exit: the catalog is closed before the
+// reading).
 //
 //   node bench/catalog-cost.ts [--backups 1000] [--parallel 16]
 import { performance } from 'node:perf_hooks';

@@ -288,7 +288,6 @@ function onLeaseEvent(obs: Observed, obj: WatchedObject, projects: Set<string>):
   obs.holders.set(project, holders);
 }
 
-/** A watch that resumes from the last resourceVersion it saw when the server closes it. */
 // ---------------------------------------------------------------------------------------------
 // The controller's process
 
@@ -346,11 +345,7 @@ function startChild(options: ChildOptions, s: Settings, catalogUrl: string): Chi
   ];
   const proc = spawn(process.execPath, args, {
     stdio: ['ignore', 'pipe', 'inherit'],
-    env: {
-      ...process.env,
-      LC2_CATALOG_URL: catalogUrl,
-      LC2_SMALL_HEAP: s.smallHeap ? '1' : '0',
-    },
+    env: { ...process.env, LC2_CATALOG_URL: catalogUrl, LC2_SMALL_HEAP: s.smallHeap ? '1' : '0' },
   });
   const lines: ChildLine[] = [];
   const rss = { max: 0, maxHeap: 0, maxExternal: 0, samples: 0 };
@@ -675,7 +670,7 @@ interface Report {
     benchMs: number;
   };
   /** The same, from the first create until the last create was answered. */
-  cpuDuringCreates?: Report['cpu'];
+  cpuDuringCreates: Report['cpu'];
   /** Once a second from the first create (t in ms since): requests created, InProgress, finished, the machine's 1-minute load average, the controller's RSS. */
   timeline: {
     t: number;
@@ -696,7 +691,7 @@ interface Report {
   /** TLS connections the controller opened to the API server. */
   connections: number;
   /** BackupRequest watches the API server closed for falling behind (the bench's, the controller's, kube-controller-manager's). */
-  closedWatches?: number;
+  closedWatches: number;
   /** The controller's API calls: request → response headers (watches excluded). */
   apiLatencyMs: Percentiles | undefined;
   /** How late the controller's event loop ran timers (monitorEventLoopDelay). */
@@ -782,17 +777,14 @@ function summaryRows(r: Report): string[][] {
     ],
     [
       '… of which while the creates went on (first create → last create answered)',
-      r.cpuDuringCreates === undefined ? '–' : cpuFigures(r.cpuDuringCreates),
+      cpuFigures(r.cpuDuringCreates),
     ],
     [
       'API calls by the controller (per BackupRequest)',
       `${r.controllerRequests.total} (${r.controllerRequests.perBackupRequest.toFixed(1)})`,
     ],
     ['connections the controller opened to the API server', String(r.connections)],
-    [
-      'BackupRequest watches the API server closed for falling behind (any watcher)',
-      r.closedWatches === undefined ? '–' : String(r.closedWatches),
-    ],
+    ['BackupRequest watches the API server closed for falling behind (any watcher)', String(r.closedWatches)],
     ['controller API call latency p50 / p99 / max (ms)', pct(r.apiLatencyMs)],
     ['controller event-loop delay p50 / p99 / max (ms)', pct(r.eventLoopDelayMs)],
     [
@@ -879,7 +871,7 @@ async function writeReport(r: Report): Promise<string> {
 
 // ---------------------------------------------------------------------------------------------
 
-/** CPU time (ms) used since now by the controller, the bed's servers and this process. */
+/** The CPU seconds of each process, as the summary shows them. */
 function cpuFigures(cpu: Report['cpu']): string {
   const { controllerMs, apiserverMs, etcdMs, kubeControllerManagerMs, catalogMs, benchMs } = cpu;
   return [controllerMs, apiserverMs, etcdMs, kubeControllerManagerMs, catalogMs, benchMs]
@@ -887,6 +879,7 @@ function cpuFigures(cpu: Report['cpu']): string {
     .join(' / ');
 }
 
+/** CPU time (ms) used since now by the controller, the bed's servers and this process. */
 function cpuMeter(pids: Record<string, number>, controller: number | undefined): () => Report['cpu'] {
   const read = (): Report['cpu'] => {
     const own = process.cpuUsage();
@@ -917,6 +910,8 @@ interface Run {
   ready: ChildLine;
   final: ChildLine;
   cpu: Report['cpu'];
+  cpuDuringCreates: Report['cpu'];
+  closedWatches: number;
 }
 
 /** How many of each kind's times fall in [from, to]. */
@@ -954,6 +949,7 @@ function assemble(run: Run, s: Settings): Report {
       samples: child.rss.samples,
     },
     cpu: run.cpu,
+    cpuDuringCreates: run.cpuDuringCreates,
     controllerRequests: {
       total,
       perBackupRequest: total / (s.projects * s.perProject),
@@ -962,6 +958,7 @@ function assemble(run: Run, s: Settings): Report {
     },
     requestsByDestination: final.requestsByDestination ?? {},
     connections: final.connections ?? 0,
+    closedWatches: run.closedWatches,
     apiLatencyMs: final.apiLatencyMs,
     eventLoopDelayMs: final.eventLoopDelayMs,
     eventLoopUtilisation: utilisation(child.lines, measured.createWindow),
@@ -1071,11 +1068,22 @@ async function runBench(bed: Testbed, info: PartialTestbedInfo, s: Settings): Pr
     child.proc.kill('SIGTERM');
     const final = await child.final;
     applyChildClock(obs, child.lines);
-    const report = assemble(
-      { startedAt, code, loadAvgAtStart, drained, obs, child, ready, final, cpu: used },
+    return assemble(
+      {
+        startedAt,
+        code,
+        loadAvgAtStart,
+        drained,
+        obs,
+        child,
+        ready,
+        final,
+        cpu: used,
+        cpuDuringCreates,
+        closedWatches,
+      },
       s,
     );
-    return { ...report, closedWatches, cpuDuringCreates };
   } finally {
     await stopWatches();
     // the child exits by itself after its final line (--cpu-prof writes the profile then)

@@ -213,10 +213,29 @@ function uniqueViolation(err: unknown): boolean {
   return (err as { code?: unknown } | undefined)?.code === '23505';
 }
 
-async function lockRow(tx: SqlExecutor, table: Table<unknown>, id: string): Promise<SqlRow | undefined> {
-  const rows = await tx.query(`SELECT * FROM ${table.table} WHERE ${table.keyColumn} = $1 FOR UPDATE`, [id]);
+/** `column = sql(placeholder of value)`, e.g. a duration from the row's start_time. */
+interface Derived {
+  column: string;
+  value: unknown;
+  sql: (param: string) => string;
+}
+
+/** The row of `id`, if any; `lock`: FOR UPDATE (inside a transaction). */
+async function readRow(
+  db: SqlExecutor,
+  table: Table<unknown>,
+  id: string,
+  lock = false,
+): Promise<SqlRow | undefined> {
+  const rows = await db.query(
+    `SELECT * FROM ${table.table} WHERE ${table.keyColumn} = $1${lock ? ' FOR UPDATE' : ''}`,
+    [id],
+  );
   return rows[0];
 }
+
+const lockRow = (tx: SqlExecutor, table: Table<unknown>, id: string): Promise<SqlRow | undefined> =>
+  readRow(tx, table, id, true);
 
 async function insertRow(
   tx: SqlExecutor,
@@ -232,18 +251,41 @@ async function insertRow(
   return rows[0];
 }
 
+/**
+ * UPDATE the row of `id`: the assignments, the columns computed from the row itself, and — given
+ * `states` — only if the row is in one of them (the check and the write in one statement).
+ * Undefined when no row changed.
+ */
+async function updateWhere(
+  db: SqlExecutor,
+  table: Table<unknown>,
+  id: string,
+  change: { set: readonly Assignment[]; derived?: readonly Derived[]; states?: readonly State[] },
+): Promise<SqlRow | undefined> {
+  const params: unknown[] = [id];
+  const placeholder = (value: unknown): string => `$${params.push(value)}`;
+  const assignments = [
+    ...change.set.map(([column, value]) => `${column} = ${placeholder(value)}`),
+    ...(change.derived ?? []).map((d) => `${d.column} = ${d.sql(placeholder(d.value))}`),
+    'updated_at = NOW()',
+  ];
+  const guard =
+    change.states === undefined ? '' : ` AND state IN (${change.states.map(placeholder).join(', ')})`;
+  const rows = await db.query(
+    `UPDATE ${table.table} SET ${assignments.join(', ')} WHERE ${table.keyColumn} = $1${guard} RETURNING *`,
+    params,
+  );
+  return rows[0];
+}
+
+/** UPDATE the row of `id`, locked by the caller's transaction. */
 async function updateRow(
   tx: SqlExecutor,
   table: Table<unknown>,
   id: string,
   set: readonly Assignment[],
 ): Promise<SqlRow> {
-  const assignments = set.map(([c], i) => `${c} = $${i + 2}`);
-  const rows = await tx.query(
-    `UPDATE ${table.table} SET ${[...assignments, 'updated_at = NOW()'].join(', ')} WHERE ${table.keyColumn} = $1 RETURNING *`,
-    [id, ...set.map(([, v]) => v)],
-  );
-  const row = rows[0];
+  const row = await updateWhere(tx, table, id, { set });
   if (row === undefined) throw new Error(`${subjectOf(table, id)} vanished while locked`);
   return row;
 }
@@ -329,13 +371,6 @@ interface Step {
   set: Assignment[];
   /** Columns computed from the row's own values in the same statement (e.g. a duration). */
   derived?: Derived[];
-}
-
-/** `column = sql(placeholder of value)`, e.g. a duration from the row's start_time. */
-interface Derived {
-  column: string;
-  value: unknown;
-  sql: (param: string) => string;
 }
 
 /** Milliseconds from the row's start_time to the time in `param` (none without a start). */
@@ -575,21 +610,9 @@ class SqlCatalog implements Catalog {
    */
   async #transition<R>(table: Table<R>, id: string, step: Step): Promise<R> {
     requireText(id, table.key, table.noun);
-    const derived = step.derived ?? [];
-    const params: unknown[] = [id, ...step.from];
-    const placeholder = (value: unknown): string => `$${params.push(value)}`;
-    const assignments = [
-      ...step.set.map(([column, value]) => `${column} = ${placeholder(value)}`),
-      ...derived.map((d) => `${d.column} = ${d.sql(placeholder(d.value))}`),
-      'updated_at = NOW()',
-    ];
-    const states = step.from.map((_, i) => `$${i + 2}`).join(', ');
-    const rows = await this.#db.query(
-      `UPDATE ${table.table} SET ${assignments.join(', ')} WHERE ${table.keyColumn} = $1 AND state IN (${states}) RETURNING *`,
-      params,
-    );
-    if (rows[0] !== undefined) return decode(table, rows[0]);
-    const row = (await this.#db.query(`SELECT * FROM ${table.table} WHERE ${table.keyColumn} = $1`, [id]))[0];
+    const updated = await updateWhere(this.#db, table, id, { ...step, states: step.from });
+    if (updated !== undefined) return decode(table, updated);
+    const row = await readRow(this.#db, table, id);
     if (row === undefined) throw this.#notFound(table, id);
     const state = stateOf(row);
     const why = typeof row.failure_reason === 'string' ? ` (${row.failure_reason})` : '';

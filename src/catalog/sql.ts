@@ -177,14 +177,23 @@ function connectionFailed(err: unknown): boolean {
   );
 }
 
-function pgExecutor(client: pg.Pool | pg.PoolClient): SqlExecutor {
+/** `fail` maps what a statement throws (the pool's: a connection it cannot get). */
+function pgExecutor(client: pg.Pool | pg.PoolClient, fail = (err: unknown): unknown => err): SqlExecutor {
   return {
     async query(sql, params = []) {
-      return (await client.query<SqlRow>(sql, [...params])).rows;
+      try {
+        return (await client.query<SqlRow>(sql, [...params])).rows;
+      } catch (err) {
+        throw fail(err);
+      }
     },
     async exec(sql) {
-      // without parameters pg uses the simple query protocol, which accepts several statements
-      await client.query(sql);
+      try {
+        // without parameters pg uses the simple query protocol, which accepts several statements
+        await client.query(sql);
+      } catch (err) {
+        throw fail(err);
+      }
     },
   };
 }
@@ -207,19 +216,11 @@ export async function openPostgres(config: pg.PoolConfig): Promise<SqlDatabase> 
     throw unavailable(config, err);
   }
   let closed = false;
-  const pooled = pgExecutor(pool);
   return {
     description: `PostgreSQL catalog ${describePgTarget(config)}`,
     // a statement outside a transaction takes a connection from the pool too: one it cannot get
     // is the catalog being unreachable, as when a transaction cannot start
-    async query(sql, params) {
-      try {
-        return await pooled.query(sql, params);
-      } catch (err) {
-        throw connectionFailed(err) ? unavailable(config, err) : err;
-      }
-    },
-    exec: (sql) => pooled.exec(sql),
+    ...pgExecutor(pool, (err) => (connectionFailed(err) ? unavailable(config, err) : err)),
     async transaction(fn) {
       const client = await pool.connect().catch((err: unknown) => {
         throw unavailable(config, err);
