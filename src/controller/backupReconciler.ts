@@ -34,7 +34,9 @@ import type { GlobalLimit, ProjectSlots, SlotDecision } from './slots.ts';
 export interface SlotPolicy {
   manager: ProjectSlots;
   limitFor: (project: string) => number;
-  waiting: (project?: string) => string[];
+  waiting: (project: string) => string[];
+  /** 1-based place of a waiting request (namespace/name) among every project's. */
+  placeInLine: (key: string) => number;
   global?: GlobalLimit;
   /** Called when this process freed a slot of `project`: wake the requests next in line. */
   wake?: (project: string) => void;
@@ -204,7 +206,9 @@ export class BackupReconciler {
       // a slot whose holder has finished is free: the next taker's take-over is the only write;
       // a run that stopped unfinished (or failed to start) gives its slots back
       if (!finished) await this.releaseSlots(key, project, slots);
-      // a run freed its slots: the requests next in line go now (not after their recheck)
+      // its own final status (read before the informer shows it) frees its place in the global
+      // count; a run freed its slots: the requests next in line go now (not after their recheck)
+      slots.global?.requestChanged(key);
       slots.wake?.(project);
     }
   }
@@ -228,11 +232,10 @@ export class BackupReconciler {
     const { global } = slots;
     const place = global?.admit();
     if (global !== undefined && place === undefined) {
-      const inLine = slots.waiting().indexOf(key);
       const busy = global.limit;
       return {
         pool: 'the global',
-        decision: { acquired: false, busy, limit: busy, position: Math.max(1, inLine + 1) },
+        decision: { acquired: false, busy, limit: busy, position: Math.max(1, slots.placeInLine(key)) },
       };
     }
     try {

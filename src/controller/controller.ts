@@ -46,6 +46,8 @@ export class Controller {
   private readonly queue: WorkQueue;
   private readonly informers = new Map<string, Informer<Resource>>();
   private readonly leases: Informer<Lease>;
+  /** The global limit of the BackupRequests' slots (told of the changes that move its count). */
+  private global: GlobalLimit | undefined;
   /** BackupRequests waiting to start, per project, oldest first (from the informer's events). */
   private readonly waiting = new WaitingLine();
   private readonly options: ControllerOptions;
@@ -64,6 +66,10 @@ export class Controller {
       kube,
       leasePath(options.engine.config.controller.namespace),
       {
+        // a slot Lease changed: the global limit looks at its holder again
+        onAdd: (lease) => this.global?.leaseChanged(lease.metadata.name),
+        onUpdate: (lease) => this.global?.leaseChanged(lease.metadata.name),
+        onDelete: (lease) => this.global?.leaseChanged(lease.metadata.name),
         onError: (err) => {
           this.watchFailed('leases', err);
         },
@@ -168,11 +174,13 @@ export class Controller {
       cached: (name: string) => this.leases.get(config.controller.namespace, name),
       listed: () => this.leases.list(),
     });
+    this.global = new GlobalLimit(manager, config.controller.globalConcurrency, activeNow);
     return {
       manager,
-      global: new GlobalLimit(manager, config.controller.globalConcurrency, activeNow),
+      global: this.global,
       limitFor,
       waiting: (project) => this.waiting.keys(project),
+      placeInLine: (key) => this.waiting.place(key),
       // a freed slot wakes the requests next in line at once (the periodic recheck is slow)
       wake: (project) => {
         const next = [...this.waiting.keys(project).slice(0, limitFor(project)), ...this.waiting.oldest(4)];
@@ -186,13 +194,16 @@ export class Controller {
     const line = plural === 'backuprequests' ? this.waiting : undefined;
     const changed = (obj: Resource): void => {
       line?.seen(obj);
-      this.queue.add(`${plural}/${obj.metadata.namespace}/${obj.metadata.name}`);
+      const key = `${obj.metadata.namespace}/${obj.metadata.name}`;
+      if (line !== undefined) this.global?.requestChanged(key);
+      this.queue.add(`${plural}/${key}`);
     };
     return new Informer<Resource>(this.options.kube, customPath(plural), {
       onAdd: changed,
       onUpdate: changed,
       onDelete: (obj) => {
         line?.gone(obj);
+        if (line !== undefined) this.global?.requestChanged(`${obj.metadata.namespace}/${obj.metadata.name}`);
       },
       onError: (err) => {
         this.watchFailed(plural, err);

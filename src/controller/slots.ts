@@ -55,6 +55,8 @@ export class ProjectSlots {
   private readonly prefix: string;
   private readonly cached: ((name: string) => Lease | undefined) | undefined;
   private readonly listed: (() => Lease[]) | undefined;
+  /** Told of each Lease this process writes or reads, by name (GlobalLimit looks at it again). */
+  private readonly changeListeners: ((name: string) => void)[] = [];
   /** Leases this process wrote or read, until the informer shows them (or something newer). */
   private readonly written = new OwnWrites<Lease>();
   /** Leases a take of this process is writing now: no other take of ours tries them meanwhile. */
@@ -70,20 +72,25 @@ export class ProjectSlots {
   }
 
   /**
-   * The holders of this pool's slots, every project's, as this process sees them now (the
-   * informer overlaid with its own writes), without a call. Undefined without an informer.
+   * The names of this pool's slot Leases, every project's, as this process sees them now (the
+   * informer and its own writes), without a call. Undefined without an informer.
    */
-  holdersNow(): string[] | undefined {
-    const { listed, cached } = this;
-    if (listed === undefined || cached === undefined) return undefined;
+  poolLeaseNames(): string[] | undefined {
+    const { listed } = this;
+    if (listed === undefined || this.cached === undefined) return undefined;
     const names = new Set(this.written.keys());
     for (const lease of listed()) {
       if (lease.metadata.labels?.[poolLabel] === this.prefix) names.add(lease.metadata.name);
     }
-    return [...names].flatMap((name) => {
-      const holder = this.known(name, cached(name))?.spec?.holderIdentity;
-      return holder === undefined || holder === '' ? [] : [holder];
-    });
+    return [...names];
+  }
+
+  /** Who holds slot Lease `name` as this process sees it now (undefined: nobody, or not a slot). */
+  holderNow(name: string): string | undefined {
+    const lease = this.known(name, this.cached?.(name));
+    if (lease?.metadata.labels?.[poolLabel] !== this.prefix) return undefined;
+    const holder = lease.spec?.holderIdentity;
+    return holder === undefined || holder === '' ? undefined : holder;
   }
 
   private leaseName(project: string, i: number): string {
@@ -105,6 +112,12 @@ export class ProjectSlots {
 
   private remember(lease: Lease): void {
     this.written.remember(lease.metadata.name, lease);
+    for (const listener of this.changeListeners) listener(lease.metadata.name);
+  }
+
+  /** Calls `listener` after each Lease this process writes (or reads after a lost race). */
+  onChange(listener: (name: string) => void): void {
+    this.changeListeners.push(listener);
   }
 
   /** The pool's Leases by slot index: from the informer, else in one LIST (not a GET per slot). */
@@ -295,6 +308,15 @@ export class ProjectSlots {
  * writes) and the takes it has in flight are the whole of it. `admit` counts and reserves in one
  * synchronous step, so no two takes of this process pass on the same free place; a take that has
  * been written and is still reserved counts twice for a moment, which only makes a request wait.
+ *
+ * The count is kept up to date rather than taken on each admit (walking every Lease and looking
+ * up its holder on each admit cost about a second of CPU in a burst of 1,000 requests): it is
+ * taken once, at the first admit, and then each slot Lease is looked at again when it changes
+ * (`leaseChanged`: the informer's events and this process's own writes), and the slots of a
+ * request when the request changes (`requestChanged`: it started, finished, was deleted or was
+ * created again under the same name). A change it is not told of can only leave a finished
+ * holder counted until its request's next event — a request waits a moment longer, never one
+ * too many runs.
  */
 export class GlobalLimit {
   readonly limit: number;
@@ -302,22 +324,69 @@ export class GlobalLimit {
   /** Whether a holder still needs its slot, from what is known without a call. */
   private readonly activeNow: (holder: string) => boolean;
   private reserved = 0;
+  /** Whether the slot Leases have been counted once (at the first admit). */
+  private counted = false;
+  /** Slots held by active holders. */
+  private held = 0;
+  /** Slot Lease name → its holder, and whether that holder is counted as running. */
+  private readonly bySlot = new Map<string, { holder: string; active: boolean }>();
+  /** Holder (namespace/name) → the slot Leases that name it. */
+  private readonly byHolder = new Map<string, Set<string>>();
 
   constructor(slots: ProjectSlots, limit: number, activeNow: (holder: string) => boolean) {
     this.slots = slots;
     this.limit = limit;
     this.activeNow = activeNow;
+    slots.onChange((name) => {
+      this.leaseChanged(name);
+    });
+  }
+
+  /** Slot Lease `name` changed (or appeared, or was deleted). */
+  leaseChanged(name: string): void {
+    if (this.counted) this.look(name);
+  }
+
+  /** A BackupRequest (namespace/name) changed: the slots it holds are looked at again. */
+  requestChanged(key: string): void {
+    const names = this.byHolder.get(key);
+    if (!this.counted || names === undefined) return;
+    for (const name of [...names]) this.look(name);
+  }
+
+  /** Takes slot Lease `name` out of the count, then puts it back as it is now. */
+  private look(name: string): void {
+    const before = this.bySlot.get(name);
+    if (before !== undefined) {
+      if (before.active) this.held--;
+      this.bySlot.delete(name);
+      const names = this.byHolder.get(before.holder);
+      names?.delete(name);
+      if (names?.size === 0) this.byHolder.delete(before.holder);
+    }
+    const holder = this.slots.holderNow(name);
+    if (holder === undefined) return;
+    const active = this.activeNow(holder);
+    if (active) this.held++;
+    this.bySlot.set(name, { holder, active });
+    const names = this.byHolder.get(holder) ?? new Set<string>();
+    names.add(name);
+    this.byHolder.set(holder, names);
   }
 
   /** Requests running now, counted without a call: slots held by active holders, and reservations. */
   running(): number {
-    const holders = this.slots.holdersNow();
-    if (holders === undefined) {
-      throw new Error(
-        'controller: the global limit needs the slot Leases from an informer (SlotPoolOptions.listed)',
-      );
+    if (!this.counted) {
+      const names = this.slots.poolLeaseNames();
+      if (names === undefined) {
+        throw new Error(
+          'controller: the global limit needs the slot Leases from an informer (SlotPoolOptions.listed)',
+        );
+      }
+      this.counted = true;
+      for (const name of names) this.look(name);
     }
-    return holders.filter((holder) => this.activeNow(holder)).length + this.reserved;
+    return this.held + this.reserved;
   }
 
   /**

@@ -69,4 +69,34 @@ describe('WaitingLine', () => {
     expect(line.oldest(20)).toEqual(line.keys());
     expect(line.oldest(0)).toEqual([]);
   });
+
+  it("gives a request's place in the whole line, as the full list would", () => {
+    const line = new WaitingLine();
+    const times = [7, 3, 9, 1, 8, 2, 6, 0, 5, 4];
+    times.forEach((s, i) => {
+      line.seen(request(`r${i}`, `p${i % 3}`, `2026-11-27T10:00:0${s}Z`));
+    });
+    const all = line.keys();
+    for (const [i, key] of all.entries()) expect(line.place(key)).toBe(i + 1);
+    expect(line.place('ns-p0/nobody')).toBe(0);
+    // a newer copy of a waiting request keeps its place; one that starts leaves the line
+    line.seen({ ...request('r3', 'p0', '2026-11-27T10:00:01Z', { state: 'Pending' }) });
+    expect(line.keys()).toEqual(all);
+    line.seen(request('r7', 'p1', '2026-11-27T10:00:00Z', { state: 'InProgress' }));
+    expect(line.place('ns-p0/r3')).toBe(1);
+    expect(line.keys()).toEqual(all.slice(1));
+  });
+
+  it('orders requests of the same time and name by namespace, and finds each again', () => {
+    const line = new WaitingLine();
+    for (const ns of ['c', 'a', 'b']) {
+      line.seen({
+        ...request('same', 'p1', '2026-11-27T10:00:00Z'),
+        metadata: { namespace: ns, name: 'same', creationTimestamp: '2026-11-27T10:00:00Z' },
+      });
+    }
+    expect(line.keys('p1')).toEqual(['a/same', 'b/same', 'c/same']);
+    line.gone({ ...request('same', 'p1', ''), metadata: { namespace: 'b', name: 'same' } });
+    expect(line.keys('p1')).toEqual(['a/same', 'c/same']);
+  });
 });

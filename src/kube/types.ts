@@ -42,9 +42,15 @@ export function microTime(at: Date | string = new Date()): string {
  * server's (etcd revisions) are decimal integers; anything else is never called newer.
  */
 export function isNewer(a: string | undefined, b: string | undefined): boolean {
-  if (a === undefined || b === undefined || !/^\d+$/.test(a) || !/^\d+$/.test(b)) return false;
+  if (a === undefined || b === undefined || !decimal.test(a) || !decimal.test(b)) return false;
+  // decimals of one length compare as text, and without leading zeros the longer is larger (no
+  // BigInt: this runs for every Lease on each slot decision)
+  if (a.length === b.length) return a > b;
+  if (a[0] !== '0' && b[0] !== '0') return a.length > b.length;
   return BigInt(a) > BigInt(b);
 }
+
+const decimal = /^\d+$/;
 
 /**
  * What this process wrote (or read) of some objects, until an informer's cache shows that

@@ -115,6 +115,11 @@ describe('GlobalLimit', () => {
 
     // one of them finishes: exactly one more starts, whichever project it is in
     finished.add(winners[0] ?? '');
+    // the count is kept between admits: a holder's change is told (the controller tells it from
+    // the request's events and the run's end); until then the finished one still counts
+    expect(global.running()).toBe(3);
+    global.requestChanged(winners[0] ?? '');
+    expect(global.running()).toBe(2);
     const losers = names.filter((n) => !winners.includes(n));
     const second = await Promise.all(losers.map((h) => take(h, projectOf(h))));
     expect(second.filter(Boolean)).toHaveLength(1);
