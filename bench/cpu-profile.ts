@@ -29,12 +29,13 @@ const { values, positionals } = parseArgs({
     from: { type: 'string', default: '0' },
     to: { type: 'string', default: 'Infinity' },
     top: { type: 'string', default: '40' },
+    callers: { type: 'string' },
   },
 });
 const target = positionals[0];
 if (target === undefined) {
   process.stderr.write(
-    'usage: node bench/cpu-profile.ts <file.cpuprofile | dir> [--from s] [--to s] [--top n]\n',
+    'usage: node bench/cpu-profile.ts <file.cpuprofile | dir> [--from s] [--to s] [--top n] [--callers <function name>]\n',
   );
   process.exit(2);
 }
@@ -67,6 +68,8 @@ const from = Number(values.from) * 1e6;
 const to = Number(values.to) * 1e6;
 const self = new Map<string, number>();
 const total = new Map<string, number>();
+/** With --callers: time in the named function (and its callees) by the chain of its callers. */
+const callers = new Map<string, number>();
 const perSecond = new Map<number, { busy: number; idle: number }>();
 const add = (m: Map<string, number>, k: string, us: number): void => {
   m.set(k, (m.get(k) ?? 0) + us);
@@ -85,11 +88,15 @@ profile.samples.forEach((id, i) => {
   busy += us;
   add(self, label(id), us);
   const seen = new Set<string>();
+  const chain: string[] = [];
   for (let node: number | undefined = id; node !== undefined; node = parentOf.get(node)) {
     const name = label(node);
     if (!seen.has(name)) add(total, name, us);
     seen.add(name);
+    chain.push(name);
   }
+  const at = chain.findIndex((name) => name.startsWith(`${values.callers ?? '\0'} `));
+  if (at >= 0) add(callers, chain.slice(at, at + 10).join(' ← '), us);
 });
 
 const top = Number(values.top);
@@ -105,3 +112,6 @@ const shares = [...perSecond]
 process.stdout.write(`busy share by second from the start: ${shares}\n`);
 process.stdout.write(`busy in the span: ${(busy / 1e6).toFixed(2)} s\n\nself time\n${rows(self)}\n`);
 process.stdout.write(`\ntotal time (self + callees)\n${rows(total)}\n`);
+if (values.callers !== undefined) {
+  process.stdout.write(`\n${values.callers} (with its callees) by its nearest callers\n${rows(callers)}\n`);
+}
