@@ -15,6 +15,13 @@ describe('KubeClient over HTTP', () => {
     server = http.createServer((req, res) => {
       seen.push(`${req.method ?? ''} ${req.url ?? ''}`);
       res.setHeader('content-type', 'application/json');
+      if (req.url?.includes('/cut') === true) {
+        // half an answer, then the connection goes
+        res.writeHead(200, { 'content-type': 'application/json', 'content-length': '100' });
+        res.write('{"partial":');
+        setTimeout(() => res.socket?.destroy(), 20);
+        return;
+      }
       if (req.url?.includes('/missing') === true) {
         res.statusCode = 404;
         res.end(
@@ -59,6 +66,14 @@ describe('KubeClient over HTTP', () => {
     expect((failed as KubeError).code).toBe(404);
     expect((failed as KubeError).message).toMatch(
       /DELETE \/missing\/x: 404 NotFound: things "missing" not found/,
+    );
+    kube.close();
+  });
+
+  it('fails a call whose connection closes in the middle of the answer', async () => {
+    const kube = client(base);
+    await expect(kube.request('POST', '/cut', { body: {} })).rejects.toThrow(
+      /POST \/cut on http:\/\/127\.0\.0\.1:\d+: /,
     );
     kube.close();
   });

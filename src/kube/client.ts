@@ -211,6 +211,7 @@ export class KubeClient {
       res.on('end', () => {
         resolve(chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks));
       });
+      // a connection that closes mid-answer ends in 'error' (aborted): client.test.ts
       res.on('error', reject);
     });
     return { status: res.statusCode ?? 0, headers: res.headers, body };
