@@ -95,7 +95,9 @@ profile.samples.forEach((id, i) => {
     seen.add(name);
     chain.push(name);
   }
-  const at = chain.findIndex((name) => name.startsWith(`${values.callers ?? '\0'} `));
+  const wanted = values.callers;
+  if (wanted === undefined) return;
+  const at = chain.findIndex((name) => name.startsWith(`${wanted} `));
   if (at >= 0) add(callers, chain.slice(at, at + 10).join(' ← '), us);
 });
 

@@ -191,11 +191,13 @@ export class Controller {
 
   private watch(plural: string): Informer<Resource> {
     // the waiting line of BackupRequests is kept from their events (src/controller/waitingLine.ts)
-    const line = plural === 'backuprequests' ? this.waiting : undefined;
+    // and the global limit looks again at the slots a changed request holds
+    const backups = plural === 'backuprequests';
+    const line = backups ? this.waiting : undefined;
     const changed = (obj: Resource): void => {
       line?.seen(obj);
       const key = `${obj.metadata.namespace}/${obj.metadata.name}`;
-      if (line !== undefined) this.global?.requestChanged(key);
+      if (backups) this.global?.requestChanged(key);
       this.queue.add(`${plural}/${key}`);
     };
     return new Informer<Resource>(this.options.kube, customPath(plural), {
@@ -203,7 +205,7 @@ export class Controller {
       onUpdate: changed,
       onDelete: (obj) => {
         line?.gone(obj);
-        if (line !== undefined) this.global?.requestChanged(`${obj.metadata.namespace}/${obj.metadata.name}`);
+        if (backups) this.global?.requestChanged(`${obj.metadata.namespace}/${obj.metadata.name}`);
       },
       onError: (err) => {
         this.watchFailed(plural, err);

@@ -39,9 +39,9 @@ describe('KubeClient over HTTP', () => {
     server.close();
   });
 
-  const client = (server: string): KubeClient =>
+  const client = (url: string): KubeClient =>
     new KubeClient({
-      server,
+      server: url,
       insecureSkipTLSVerify: false,
       credentials: () => Promise.resolve({ token: 't' }),
       source: 'test',

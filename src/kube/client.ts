@@ -102,8 +102,8 @@ export class KubeClient {
 
   constructor(access: ClusterAccess, options: ClientOptions = {}) {
     this.access = access;
-    this.#secure = access.server.startsWith('https:');
     const url = new URL(access.server);
+    this.#secure = url.protocol === 'https:';
     this.#target = {
       protocol: url.protocol,
       // an IPv6 address without its brackets, as http.request wants it

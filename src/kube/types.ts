@@ -44,7 +44,7 @@ export function microTime(at: Date | string = new Date()): string {
 export function isNewer(a: string | undefined, b: string | undefined): boolean {
   if (a === undefined || b === undefined || !decimal.test(a) || !decimal.test(b)) return false;
   // decimals of one length compare as text, and without leading zeros the longer is larger (no
-  // BigInt: this runs for every Lease on each slot decision)
+  // BigInt: this runs on every read of a cached object that this process also wrote)
   if (a.length === b.length) return a > b;
   if (a[0] !== '0' && b[0] !== '0') return a.length > b.length;
   return BigInt(a) > BigInt(b);
