@@ -182,6 +182,19 @@ function countRequests(): {
     const at = started.get((message as { request: object }).request);
     if (at !== undefined) apiLatency.record(Math.max(1, Math.round(performance.now() - at)));
   });
+  // the same over HTTP/2 (the client's calls when the API server offers h2; watches stay on HTTP/1.1)
+  subscribe('http2.client.stream.start', (message) => {
+    const { stream, headers } = message as { stream: object; headers: Record<string, string> };
+    const [method, path] = [headers[':method'] ?? '', headers[':path'] ?? ''];
+    count(`node:http2 ${headers[':authority'] ?? ''}`, method, path);
+    const status = method === 'PATCH' ? statusPath.exec(path) : null;
+    if (status !== null) statusSent.set(`${status[1] ?? ''}/${status[2] ?? ''}`, Date.now());
+    started.set(stream, performance.now());
+  });
+  subscribe('http2.client.stream.finish', (message) => {
+    const at = started.get((message as { stream: object }).stream);
+    if (at !== undefined) apiLatency.record(Math.max(1, Math.round(performance.now() - at)));
+  });
   subscribe('net.client.socket', () => {
     connections.count++;
   });
@@ -244,7 +257,11 @@ const log = countingLogger();
 // pglite://memory, or the test bed's PostgreSQL (what a deployment uses): set by the parent
 const catalog = await openCatalog(process.env.LC2_CATALOG_URL ?? 'pglite://memory');
 // as `lc2-backup controller` runs it: --api-concurrency, default 32 (defaultMaxInFlight)
-const kube = KubeClient.load({ kubeconfig: options.kubeconfig, maxInFlight: options.apiConcurrency });
+const kube = KubeClient.load({
+  kubeconfig: options.kubeconfig,
+  maxInFlight: options.apiConcurrency,
+  http2: !options.http1,
+});
 // the controller's own clock for its status writes: when each request's first status write (and
 // its InProgress write) was answered by the API server — the reaction without a watcher's lag
 const written = new Set<string>();

@@ -22,6 +22,8 @@ export interface ChildOptions {
   queueConcurrency: number;
   /** API calls in flight at most (the controller's --api-concurrency). */
   apiConcurrency: number;
+  /** The controller's --api-http1: its calls on HTTP/1.1 keep-alive connections, not one HTTP/2 connection. */
+  http1: boolean;
   backupDelayMs: number;
   /** `pglite://memory` (in the controller's process) or the test bed's PostgreSQL (the default). */
   catalog: 'postgres' | 'pglite';

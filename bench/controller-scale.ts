@@ -21,6 +21,7 @@
 //     [--peer null (a null controller instead of ours: one status write per request, the floor)]
 //     [--cpu-prof <dir> (summarise it: node bench/cpu-profile.ts <dir> [--from s --to s])]
 //     [--node-options=<flags for the controller's Node>] [--small-heap (as executor: job runs it)]
+//     [--http1 (the controller's --api-http1: HTTP/1.1 keep-alive connections, not one HTTP/2 one)]
 //     [--label <text>] [--timeout 900 (s)]
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
@@ -81,6 +82,7 @@ function settings(): Settings {
       label: { type: 'string', default: '' },
       'node-options': { type: 'string', default: '' },
       'small-heap': { type: 'boolean', default: false },
+      http1: { type: 'boolean', default: false },
       timeout: { type: 'string', default: '900' },
     },
   });
@@ -102,6 +104,7 @@ function settings(): Settings {
     globalConcurrency: n(values['global-concurrency']),
     queueConcurrency: n(values['queue-concurrency']),
     apiConcurrency: n(values['api-concurrency']),
+    http1: values.http1,
     parallel: n(values.parallel),
     objects: n(values.objects),
     backupDelayMs: n(values['backup-ms']),
@@ -811,7 +814,7 @@ function callRows(r: Report): string[][] {
 
 function title(r: Report): string {
   const s = r.settings;
-  return `controller-scale: ${s.projects * s.perProject} BackupRequests over ${s.projects} projects (${s.perProject} each), project limit ${s.projectConcurrency}, global limit ${s.globalConcurrency}, queue concurrency ${s.queueConcurrency}, API calls in flight ${s.apiConcurrency}, ${s.parallel} creates in flight, ${s.objects} objects per project, backup step delay ${s.backupDelayMs} ms, catalog ${s.catalog}${s.peer === 'null' ? ', PEER: the null controller (one status write per request on its informer add; no queue, slots or engine)' : ''}${s.nodeOptions.length === 0 ? '' : `, controller node ${s.nodeOptions.join(' ')}`}${s.smallHeap ? ', small heap (as executor: job)' : ''}${s.label === '' ? '' : ` [${s.label}]`}`;
+  return `controller-scale: ${s.projects * s.perProject} BackupRequests over ${s.projects} projects (${s.perProject} each), project limit ${s.projectConcurrency}, global limit ${s.globalConcurrency}, queue concurrency ${s.queueConcurrency}, API calls in flight ${s.apiConcurrency}, ${s.parallel} creates in flight, ${s.objects} objects per project, backup step delay ${s.backupDelayMs} ms, catalog ${s.catalog}${s.peer === 'null' ? ', PEER: the null controller (one status write per request on its informer add; no queue, slots or engine)' : ''}${s.nodeOptions.length === 0 ? '' : `, controller node ${s.nodeOptions.join(' ')}`}${s.smallHeap ? ', small heap (as executor: job)' : ''}${s.http1 ? ', API calls over HTTP/1.1 (--api-http1)' : ''}${s.label === '' ? '' : ` [${s.label}]`}`;
 }
 
 function markdown(r: Report): string {

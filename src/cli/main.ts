@@ -138,6 +138,10 @@ export function buildProgram(
       '--api-concurrency <n>',
       'API calls in flight at most (default 32); more wait, first answers to new requests before bookkeeping',
     )
+    .option(
+      '--api-http1',
+      'talk HTTP/1.1 to the API server (default: HTTP/2 when it offers h2, as client-go; watches use HTTP/1.1 either way)',
+    )
     .option('--leader-elect', 'run as one of several replicas: only the holder of the leader Lease works')
     .option('--identity <id>', 'this replica in the leader Lease (default: host name + random suffix)')
     .option(
@@ -148,6 +152,7 @@ export function buildProgram(
       async (o: {
         concurrency?: string;
         apiConcurrency?: string;
+        apiHttp1?: boolean;
         leaderElect?: boolean;
         identity?: string;
         metricsPort?: string;

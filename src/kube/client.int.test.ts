@@ -1,8 +1,8 @@
 // lc2-backup's Kubernetes client and informer against the test bed's real API server.
 import { subscribe, unsubscribe } from 'node:diagnostics_channel';
 import { afterAll, describe, expect, it } from 'vitest';
-import { kubeClient, useNamespace } from '../../test/env/fixtures.ts';
-import { KubeError, mergePatch } from './client.ts';
+import { kubeClient, testbed, useNamespace } from '../../test/env/fixtures.ts';
+import { KubeClient, KubeError, mergePatch } from './client.ts';
 import { Informer } from './informer.ts';
 
 interface ConfigMap {
@@ -57,22 +57,29 @@ describe('KubeClient', () => {
     expect(await kube.get(path('one'))).toBeUndefined();
   });
 
-  it('keeps its connections alive: 60 calls, 20 at a time, open at most a handful of sockets', async () => {
-    let sockets = 0;
-    const count = (): void => {
-      sockets++;
-    };
-    subscribe('net.client.socket', count);
-    try {
-      for (let round = 0; round < 3; round++) {
-        await Promise.all(Array.from({ length: 20 }, () => kube.request('GET', path())));
+  it('keeps its connections: 60 calls, 20 at a time, on one HTTP/2 connection (a handful of HTTP/1.1 ones)', async () => {
+    const connections = async (client: KubeClient): Promise<number> => {
+      let sockets = 0;
+      const count = (): void => {
+        sockets++;
+      };
+      subscribe('net.client.socket', count);
+      try {
+        for (let round = 0; round < 3; round++) {
+          await Promise.all(Array.from({ length: 20 }, () => client.request('GET', path())));
+        }
+      } finally {
+        unsubscribe('net.client.socket', count);
+        client.close();
       }
-    } finally {
-      unsubscribe('net.client.socket', count);
-    }
-    // the first round may open up to 20 (the pool's bound is 32); later rounds reuse them
-    expect(sockets).toBeLessThanOrEqual(20);
-    expect(sockets).toBeGreaterThan(0);
+      return sockets;
+    };
+    // the API server offers h2: every call a stream of one connection
+    expect(await connections(KubeClient.load({ kubeconfig: testbed().kube.kubeconfig }))).toBe(1);
+    // HTTP/1.1: the first round may open up to 20 (the pool's bound is 32); later rounds reuse them
+    const http1 = await connections(KubeClient.load({ kubeconfig: testbed().kube.kubeconfig, http2: false }));
+    expect(http1).toBeLessThanOrEqual(20);
+    expect(http1).toBeGreaterThan(0);
   });
 });
 

@@ -5,7 +5,9 @@
 // opens a new TLS connection for every call when the kubeconfig has TLS settings (ADR 0004).
 import http from 'node:http';
 import https from 'node:https';
+import type tls from 'node:tls';
 import { loadClusterAccess, type ClusterAccess, type Credentials, type LoadOptions } from './config.ts';
+import { ConnectionLost, H2Connection, Unprocessed, type Answer } from './h2.ts';
 import { CallScheduler, type Priority } from './scheduler.ts';
 
 /** A failed API call: `code` is the HTTP status (404, 409, …), `reason` the Status reason. */
@@ -47,6 +49,12 @@ export interface ClientOptions {
    * wait in order of priority (scheduler.ts). Default `defaultMaxInFlight`.
    */
   maxInFlight?: number;
+  /**
+   * Calls over one HTTP/2 connection when the server offers h2 in TLS (default true); false, or a
+   * plain http:// server, keeps them on HTTP/1.1 keep-alive connections. Watches always use
+   * HTTP/1.1 connections of their own.
+   */
+  http2?: boolean;
 }
 
 export interface WatchEvent<T> {
@@ -56,14 +64,15 @@ export interface WatchEvent<T> {
 
 export const mergePatch = 'application/merge-patch+json';
 
-interface Response {
-  status: number;
-  headers: http.IncomingHttpHeaders;
-  body: Buffer;
-}
-
 /** Idempotent calls are retried once when a kept-alive connection was closed under them. */
 const idempotent = new Set(['GET', 'HEAD', 'PUT', 'DELETE']);
+/** Calls the server refused unprocessed (an HTTP/2 GOAWAY's) are sent again, this many times at most. */
+const unprocessedRetries = 3;
+
+function connectionLost(err: unknown): boolean {
+  const code = (err as { code?: unknown }).code;
+  return err instanceof ConnectionLost || code === 'ECONNRESET' || code === 'EPIPE';
+}
 const requestTimeoutMs = 60_000;
 
 function queryString(query: Query | undefined): string {
@@ -95,6 +104,10 @@ export class KubeClient {
   #agent: http.Agent | undefined;
   #watchAgent: http.Agent | undefined;
   #agentCert: Buffer | undefined;
+  #h2: H2Connection | undefined;
+  #h2Cert: Buffer | undefined;
+  /** HTTP/1.1 once known (an http:// server, http2: false, or no h2 in ALPN); h2 until then. */
+  #http1: boolean;
   /** The API server's protocol, host and port, parsed once. */
   readonly #target: { protocol: string; hostname: string; port: number };
   /** A path prefix of the server URL (a proxy's), without the trailing slash; usually empty. */
@@ -113,6 +126,7 @@ export class KubeClient {
     this.#basePath = url.pathname.replace(/\/$/, '');
     this.#maxSockets = options.maxInFlight ?? defaultMaxInFlight;
     this.#calls = new CallScheduler(this.#maxSockets);
+    this.#http1 = !this.#secure || options.http2 === false;
   }
 
   /** The cluster from a kubeconfig, $KUBECONFIG, ~/.kube/config or the Pod's service account. */
@@ -124,18 +138,23 @@ export class KubeClient {
     return this.access.server;
   }
 
+  /** The TLS settings of every connection: the cluster's CA and server name, the client certificate. */
+  private tls(creds: Credentials): tls.ConnectionOptions {
+    return {
+      ...(this.access.ca === undefined ? {} : { ca: this.access.ca }),
+      ...(creds.cert === undefined ? {} : { cert: creds.cert }),
+      ...(creds.key === undefined ? {} : { key: creds.key }),
+      rejectUnauthorized: !this.access.insecureSkipTLSVerify,
+      ...(this.access.tlsServerName === undefined ? {} : { servername: this.access.tlsServerName }),
+    };
+  }
+
   /** The connection pools (rebuilt when an exec plugin hands out a new client certificate). */
   private agents(creds: Credentials): { pooled: http.Agent; watch: http.Agent } {
     if (this.#agent === undefined || this.#watchAgent === undefined || creds.cert !== this.#agentCert) {
       this.#agent?.destroy();
       this.#watchAgent?.destroy();
-      const tls = {
-        ...(this.access.ca === undefined ? {} : { ca: this.access.ca }),
-        ...(creds.cert === undefined ? {} : { cert: creds.cert }),
-        ...(creds.key === undefined ? {} : { key: creds.key }),
-        rejectUnauthorized: !this.access.insecureSkipTLSVerify,
-        ...(this.access.tlsServerName === undefined ? {} : { servername: this.access.tlsServerName }),
-      };
+      const tls = this.tls(creds);
       const make = (options: http.AgentOptions): http.Agent =>
         this.#secure ? new https.Agent({ ...tls, ...options }) : new http.Agent(options);
       this.#agent = make({ keepAlive: true, maxSockets: this.#maxSockets, maxFreeSockets: this.#maxSockets });
@@ -146,12 +165,30 @@ export class KubeClient {
     return { pooled: this.#agent, watch: this.#watchAgent };
   }
 
+  /** The HTTP/2 connection (a new one when an exec plugin hands out a new client certificate). */
+  private h2(creds: Credentials): H2Connection {
+    if (this.#h2 === undefined || creds.cert !== this.#h2Cert) {
+      this.#h2?.close();
+      const { hostname: host, port } = this.#target;
+      this.#h2 = new H2Connection(`https://${host.includes(':') ? `[${host}]` : host}:${port}`, {
+        ...this.tls(creds),
+        host,
+        port,
+      });
+      this.#h2Cert = creds.cert;
+    }
+    return this.#h2;
+  }
+
   private headers(
     creds: Credentials,
     contentType: string | undefined,
     length: number,
-  ): http.OutgoingHttpHeaders {
-    const headers: http.OutgoingHttpHeaders = { accept: 'application/json', 'user-agent': 'lc2-backup' };
+  ): Record<string, string | number> {
+    const headers: Record<string, string | number> = {
+      accept: 'application/json',
+      'user-agent': 'lc2-backup',
+    };
     if (creds.token !== undefined) headers.authorization = `Bearer ${creds.token}`;
     else if (creds.basic !== undefined) {
       const { username, password } = creds.basic;
@@ -167,9 +204,9 @@ export class KubeClient {
   private open(
     method: string,
     path: string,
-    options: RequestOptions & { creds: Credentials; watch?: boolean },
+    options: RequestOptions & { creds: Credentials; watch?: boolean; encoded?: Buffer },
   ): Promise<http.IncomingMessage> {
-    const body = options.body === undefined ? undefined : Buffer.from(JSON.stringify(options.body));
+    const body = options.encoded;
     const contentType = body === undefined ? undefined : (options.contentType ?? 'application/json');
     const { pooled, watch } = this.agents(options.creds);
     const send = this.#secure ? https.request : http.request;
@@ -187,23 +224,19 @@ export class KubeClient {
       req.on('response', resolve);
       req.on('error', reject);
       req.on('timeout', () => {
-        req.destroy(
-          new Error(
-            `${method} ${path}: no answer from ${this.access.server} in ${requestTimeoutMs / 1000} s`,
-          ),
-        );
+        req.destroy(new Error(`no answer in ${requestTimeoutMs / 1000} s`));
       });
       req.end(body);
     });
   }
 
-  private async exchange(
+  /** One call over HTTP/1.1: a kept-alive connection of the pool. */
+  private async exchange1(
     method: string,
     path: string,
-    options: RequestOptions,
-    creds: Credentials,
-  ): Promise<Response> {
-    const res = await this.open(method, path, { ...options, creds });
+    options: RequestOptions & { creds: Credentials; encoded?: Buffer },
+  ): Promise<Answer> {
+    const res = await this.open(method, path, options);
     // read with events: an async iterator per answer cost more than the reading
     const body = await new Promise<Buffer>((resolve, reject) => {
       const chunks: Buffer[] = [];
@@ -217,22 +250,49 @@ export class KubeClient {
     return { status: res.statusCode ?? 0, headers: res.headers, body };
   }
 
-  /** One exchange; undefined when a kept-alive connection was closed under an idempotent call. */
+  /** One call: over the HTTP/2 connection, or HTTP/1.1 when the server does not speak h2. */
+  private async exchange(
+    method: string,
+    path: string,
+    options: RequestOptions,
+    creds: Credentials,
+  ): Promise<Answer> {
+    const encoded = options.body === undefined ? undefined : Buffer.from(JSON.stringify(options.body));
+    if (!this.#http1) {
+      const h2 = this.h2(creds);
+      const session = await h2.session();
+      if (session !== undefined) {
+        const contentType = encoded === undefined ? undefined : (options.contentType ?? 'application/json');
+        return h2.exchange(session, {
+          method,
+          path: `${this.#basePath}${path}${queryString(options.query)}`,
+          headers: this.headers(creds, contentType, encoded?.length ?? 0),
+          body: encoded,
+          signal: options.signal,
+          timeoutMs: requestTimeoutMs,
+        });
+      }
+      // the server (or a proxy before it) chose HTTP/1.1 in ALPN: it stays so
+      this.#http1 = true;
+    }
+    return this.exchange1(method, path, { ...options, creds, ...(encoded === undefined ? {} : { encoded }) });
+  }
+
+  /** One exchange; undefined when the call may be sent again (a connection closed under it). */
   private async attempt(
     method: string,
     path: string,
     options: RequestOptions,
-    call: { refresh: boolean; first: boolean },
-  ): Promise<Response | undefined> {
+    call: { refresh: boolean; attempt: number },
+  ): Promise<Answer | undefined> {
     const creds = await this.access.credentials(call.refresh);
     try {
       return await this.#calls.run(options.priority ?? 'normal', () =>
         this.exchange(method, path, options, creds),
       );
     } catch (err) {
-      const code = (err as { code?: unknown }).code;
-      if (call.first && idempotent.has(method) && (code === 'ECONNRESET' || code === 'EPIPE'))
-        return undefined;
+      if (err instanceof Unprocessed && call.attempt < unprocessedRetries) return undefined;
+      if (call.attempt === 0 && idempotent.has(method) && connectionLost(err)) return undefined;
       throw new Error(`${method} ${path} on ${this.access.server}: ${(err as Error).message}`, {
         cause: err,
       });
@@ -243,7 +303,7 @@ export class KubeClient {
   async request<T>(method: string, path: string, options: RequestOptions = {}): Promise<T> {
     let refresh = false;
     for (let attempt = 0; ; attempt++) {
-      const res = await this.attempt(method, path, options, { refresh, first: attempt === 0 });
+      const res = await this.attempt(method, path, options, { refresh, attempt });
       if (res === undefined) continue;
       if (res.status < 300) {
         return (res.body.length === 0 ? undefined : JSON.parse(res.body.toString('utf8'))) as T;
@@ -323,6 +383,8 @@ export class KubeClient {
 
   /** Closes every connection, in use or idle: call it once the work has stopped. */
   close(): void {
+    this.#h2?.close();
+    this.#h2 = undefined;
     this.#agent?.destroy();
     this.#watchAgent?.destroy();
     this.#agent = undefined;

@@ -24,6 +24,8 @@ export interface ControllerCommandOptions extends GlobalOptions {
   concurrency?: string;
   /** API calls in flight at most (default 32: defaultMaxInFlight). */
   apiConcurrency?: string;
+  /** HTTP/1.1 keep-alive connections instead of one HTTP/2 connection (a proxy that mishandles h2). */
+  apiHttp1?: boolean;
   /** /metrics, /healthz, /readyz; default LC2_METRICS_PORT, else 8080 (0: any free port). */
   metricsPort?: string;
   leaderElect?: boolean;
@@ -45,10 +47,14 @@ function positiveInteger(text: string, option: string): number {
  * leader Lease gets a client of its own: a renewal never waits behind the controller's calls.
  */
 function kubeClients(options: ControllerCommandOptions): { kube: KubeClient; electorKube?: KubeClient } {
+  const http2 = options.apiHttp1 !== true;
   const kube = KubeClient.load({
     maxInFlight: positiveInteger(options.apiConcurrency ?? String(defaultMaxInFlight), '--api-concurrency'),
+    http2,
   });
-  return options.leaderElect === true ? { kube, electorKube: KubeClient.load({ maxInFlight: 2 }) } : { kube };
+  return options.leaderElect === true
+    ? { kube, electorKube: KubeClient.load({ maxInFlight: 2, http2 }) }
+    : { kube };
 }
 
 /**
