@@ -314,6 +314,8 @@ interface ChildLine {
   sentAt?: number;
   rss?: number;
   heapUsed?: number;
+  /** `final`: the heap reachable after a full GC at the end of the run. */
+  liveHeapAfter?: number;
   /** `rss`: the event loop's utilisation over the last sampling interval (0–1). */
   elu?: number;
   external?: number;
@@ -662,6 +664,8 @@ interface Report {
     maxHeapBytes: number;
     /** Memory outside the JS heap that V8 knows of (Buffers, WASM), max. */
     maxExternalBytes: number;
+    /** The heap still reachable at the end, after a full GC (a leak would show here). */
+    liveHeapAfterBytes: number;
     samples: number;
   };
   cpu: {
@@ -774,6 +778,7 @@ function summaryRows(r: Report): string[][] {
       'controller heap used / external (Buffers, WASM), max',
       `${mb(r.rss.maxHeapBytes)} / ${mb(r.rss.maxExternalBytes)}`,
     ],
+    ['controller heap reachable at the end (after a full GC)', mb(r.rss.liveHeapAfterBytes)],
     [
       'CPU s: controller / kube-apiserver / etcd / kube-controller-manager / catalog PostgreSQL / bench',
       cpuFigures(r.cpu),
@@ -949,6 +954,7 @@ function assemble(run: Run, s: Settings): Report {
       maxBytes: child.rss.max,
       maxHeapBytes: child.rss.maxHeap,
       maxExternalBytes: child.rss.maxExternal,
+      liveHeapAfterBytes: final.liveHeapAfter ?? 0,
       samples: child.rss.samples,
     },
     cpu: run.cpu,
