@@ -1,8 +1,8 @@
 import http from 'node:http';
 import http2 from 'node:http2';
 import https from 'node:https';
-import type { AddressInfo } from 'node:net';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import net, { type AddressInfo } from 'node:net';
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { selfSignedCertificate } from '../../test/env/certificate.ts';
 import { KubeClient, KubeError } from './client.ts';
 
@@ -93,15 +93,18 @@ describe('KubeClient over HTTPS', () => {
     for (const close of closers.splice(0)) close();
   });
 
-  const client = (url: string): KubeClient => {
-    const kube = new KubeClient({
-      server: url,
-      ca: Buffer.from(certificate.cert),
-      tlsServerName: serverName,
-      insecureSkipTLSVerify: false,
-      credentials: () => Promise.resolve({ token: 't' }),
-      source: 'test',
-    });
+  const client = (url: string, options: ConstructorParameters<typeof KubeClient>[1] = {}): KubeClient => {
+    const kube = new KubeClient(
+      {
+        server: url,
+        ca: Buffer.from(certificate.cert),
+        tlsServerName: serverName,
+        insecureSkipTLSVerify: false,
+        credentials: () => Promise.resolve({ token: 't' }),
+        source: 'test',
+      },
+      options,
+    );
     closers.push(() => {
       kube.close();
     });
@@ -208,5 +211,48 @@ describe('KubeClient over HTTPS', () => {
     expect(processed.toSorted((a, b) => a - b)).toEqual(Array.from({ length: 10 }, (_, n) => n));
     expect(sessions).toBe(2);
     expect(refused).toBeGreaterThan(0);
+  });
+
+  it('drops a connection that went silent: a timed-out call PINGs it, the next call opens a new one', async () => {
+    const server = http2.createSecureServer(certificate);
+    let sessions = 0;
+    server.on('session', () => sessions++);
+    server.on('stream', (stream) => {
+      stream.respond({ ':status': 200, 'content-type': 'application/json' });
+      stream.end(JSON.stringify({ ok: true }));
+    });
+    const port = Number(new URL(await listen(server)).port);
+    // a TCP relay whose connections can go silent, as over a network path that died
+    const relayed: { silent: boolean }[] = [];
+    const relay = net.createServer((downstream) => {
+      const state = { silent: false };
+      relayed.push(state);
+      const upstream = net.connect(port, '127.0.0.1');
+      downstream.on('data', (data: Buffer) => state.silent || upstream.write(data));
+      upstream.on('data', (data: Buffer) => state.silent || downstream.write(data));
+      const end = (): void => {
+        upstream.destroy();
+        downstream.destroy();
+      };
+      for (const socket of [upstream, downstream]) socket.on('error', end).on('close', end);
+    });
+    await new Promise<void>((resolve) => relay.listen(0, '127.0.0.1', resolve));
+    closers.push(() => {
+      relay.close();
+    });
+    const kube = client(`https://127.0.0.1:${(relay.address() as AddressInfo).port}`, {
+      callTimeoutMs: 300,
+      pingTimeoutMs: 300,
+    });
+    await expect(kube.request('GET', '/a')).resolves.toEqual({ ok: true });
+    for (const connection of relayed) connection.silent = true;
+    await expect(kube.request('GET', '/b')).rejects.toThrow(/GET \/b on https:.*: no answer in 0\.3 s/);
+    // its PING goes unanswered too: the connection is dropped, and a call opens a new one
+    await vi.waitFor(() => expect(kube.request('GET', '/c')).resolves.toEqual({ ok: true }), {
+      timeout: 5000,
+      interval: 50,
+    });
+    expect(relayed).toHaveLength(2);
+    expect(sessions).toBe(2);
   });
 });

@@ -7,7 +7,7 @@ import http from 'node:http';
 import https from 'node:https';
 import type tls from 'node:tls';
 import { loadClusterAccess, type ClusterAccess, type Credentials, type LoadOptions } from './config.ts';
-import { ConnectionLost, H2Connection, Unprocessed, type Answer } from './h2.ts';
+import { ConnectionLost, defaultPingTimeoutMs, H2Connection, Unprocessed, type Answer } from './h2.ts';
 import { CallScheduler, type Priority } from './scheduler.ts';
 
 /** A failed API call: `code` is the HTTP status (404, 409, …), `reason` the Status reason. */
@@ -55,6 +55,13 @@ export interface ClientOptions {
    * HTTP/1.1 connections of their own.
    */
   http2?: boolean;
+  /** A call with no answer in this time fails (default 60 s; watches have none). */
+  callTimeoutMs?: number;
+  /**
+   * Over HTTP/2, a timed-out call sends a PING: unanswered in this time (default 15 s), the
+   * connection is dropped and the next call opens a new one.
+   */
+  pingTimeoutMs?: number;
 }
 
 export interface WatchEvent<T> {
@@ -71,9 +78,16 @@ const unprocessedRetries = 3;
 
 function connectionLost(err: unknown): boolean {
   const code = (err as { code?: unknown }).code;
-  return err instanceof ConnectionLost || code === 'ECONNRESET' || code === 'EPIPE';
+  return (
+    err instanceof ConnectionLost ||
+    code === 'ECONNRESET' ||
+    code === 'EPIPE' ||
+    // an HTTP/2 connection that ended (a GOAWAY with an error, a session destroyed) under the call
+    code === 'ERR_HTTP2_STREAM_CANCEL' ||
+    code === 'ERR_HTTP2_SESSION_ERROR'
+  );
 }
-const requestTimeoutMs = 60_000;
+const defaultCallTimeoutMs = 60_000;
 
 function queryString(query: Query | undefined): string {
   if (!query) return '';
@@ -100,6 +114,8 @@ export class KubeClient {
   readonly access: ClusterAccess;
   readonly #secure: boolean;
   readonly #maxSockets: number;
+  readonly #callTimeoutMs: number;
+  readonly #pingTimeoutMs: number;
   readonly #calls: CallScheduler;
   #agent: http.Agent | undefined;
   #watchAgent: http.Agent | undefined;
@@ -127,6 +143,8 @@ export class KubeClient {
     this.#maxSockets = options.maxInFlight ?? defaultMaxInFlight;
     this.#calls = new CallScheduler(this.#maxSockets);
     this.#http1 = !this.#secure || options.http2 === false;
+    this.#callTimeoutMs = options.callTimeoutMs ?? defaultCallTimeoutMs;
+    this.#pingTimeoutMs = options.pingTimeoutMs ?? defaultPingTimeoutMs;
   }
 
   /** The cluster from a kubeconfig, $KUBECONFIG, ~/.kube/config or the Pod's service account. */
@@ -170,11 +188,11 @@ export class KubeClient {
     if (this.#h2 === undefined || creds.cert !== this.#h2Cert) {
       this.#h2?.close();
       const { hostname: host, port } = this.#target;
-      this.#h2 = new H2Connection(`https://${host.includes(':') ? `[${host}]` : host}:${port}`, {
-        ...this.tls(creds),
-        host,
-        port,
-      });
+      this.#h2 = new H2Connection(
+        `https://${host.includes(':') ? `[${host}]` : host}:${port}`,
+        { ...this.tls(creds), host, port },
+        this.#pingTimeoutMs,
+      );
       this.#h2Cert = creds.cert;
     }
     return this.#h2;
@@ -219,12 +237,12 @@ export class KubeClient {
         agent: options.watch === true ? watch : pooled,
         headers: this.headers(options.creds, contentType, body?.length ?? 0),
         ...(options.signal === undefined ? {} : { signal: options.signal }),
-        ...(options.watch === true ? {} : { timeout: requestTimeoutMs }),
+        ...(options.watch === true ? {} : { timeout: this.#callTimeoutMs }),
       });
       req.on('response', resolve);
       req.on('error', reject);
       req.on('timeout', () => {
-        req.destroy(new Error(`no answer in ${requestTimeoutMs / 1000} s`));
+        req.destroy(new Error(`no answer in ${this.#callTimeoutMs / 1000} s`));
       });
       req.end(body);
     });
@@ -269,7 +287,7 @@ export class KubeClient {
           headers: this.headers(creds, contentType, encoded?.length ?? 0),
           body: encoded,
           signal: options.signal,
-          timeoutMs: requestTimeoutMs,
+          timeoutMs: this.#callTimeoutMs,
         });
       }
       // the server (or a proxy before it) chose HTTP/1.1 in ALPN: it stays so

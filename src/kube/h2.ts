@@ -43,7 +43,8 @@ const { NGHTTP2_CANCEL, NGHTTP2_REFUSED_STREAM } = http2.constants;
 /** Per stream and for the connection: large lists arrive without waiting for window updates. */
 const streamWindow = 4 << 20;
 const connectionWindow = 64 << 20;
-const pingTimeoutMs = 15_000;
+/** How long a PING sent after a timed-out call may go unanswered (default). */
+export const defaultPingTimeoutMs = 15_000;
 const connectTimeoutMs = 30_000;
 
 export class H2Connection {
@@ -51,14 +52,16 @@ export class H2Connection {
   readonly #tls: tls.ConnectionOptions;
   #session: http2.ClientHttp2Session | undefined;
   #opening: Promise<http2.ClientHttp2Session | undefined> | undefined;
+  readonly #pingTimeoutMs: number;
   #streams = 0;
   /** Counts close() calls: a connection opened across one is not kept. */
   #generation = 0;
 
   /** `authority`: https://host:port; `options`: host, port and TLS settings for tls.connect. */
-  constructor(authority: string, options: tls.ConnectionOptions) {
+  constructor(authority: string, options: tls.ConnectionOptions, pingTimeoutMs = defaultPingTimeoutMs) {
     this.#authority = authority;
     this.#tls = options;
+    this.#pingTimeoutMs = pingTimeoutMs;
   }
 
   /** The open session, a new one, or undefined when the server does not speak HTTP/2. */
@@ -172,8 +175,8 @@ export class H2Connection {
   /** A call timed out: is the connection still there? No PING answer in 15 s and it is destroyed. */
   #checkAlive(session: http2.ClientHttp2Session): void {
     const dead = setTimeout(() => {
-      session.destroy(new Error(`no answer to an HTTP/2 PING in ${pingTimeoutMs / 1000} s`));
-    }, pingTimeoutMs);
+      session.destroy(new Error(`no answer to an HTTP/2 PING in ${this.#pingTimeoutMs / 1000} s`));
+    }, this.#pingTimeoutMs);
     dead.unref();
     const sent = session.ping((err) => {
       if (err === null) clearTimeout(dead);
