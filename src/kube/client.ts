@@ -7,7 +7,14 @@ import http from 'node:http';
 import https from 'node:https';
 import type tls from 'node:tls';
 import { loadClusterAccess, type ClusterAccess, type Credentials, type LoadOptions } from './config.ts';
-import { ConnectionLost, defaultPingTimeoutMs, H2Connection, Unprocessed, type Answer } from './h2.ts';
+import {
+  ConnectionLost,
+  defaultPingTimeoutMs,
+  H2Connection,
+  Unprocessed,
+  type Answer,
+  type Outgoing,
+} from './h2.ts';
 import { CallScheduler, type Priority } from './scheduler.ts';
 
 /** A failed API call: `code` is the HTTP status (404, 409, …), `reason` the Status reason. */
@@ -219,42 +226,46 @@ export class KubeClient {
     return headers;
   }
 
-  private open(
-    method: string,
-    path: string,
-    options: RequestOptions & { creds: Credentials; watch?: boolean; encoded?: Buffer },
-  ): Promise<http.IncomingMessage> {
-    const body = options.encoded;
+  /** A call as it goes out on either protocol: full path, headers and encoded body. */
+  private outgoing(method: string, path: string, options: RequestOptions, creds: Credentials): Outgoing {
+    const body = options.body === undefined ? undefined : Buffer.from(JSON.stringify(options.body));
     const contentType = body === undefined ? undefined : (options.contentType ?? 'application/json');
-    const { pooled, watch } = this.agents(options.creds);
+    return {
+      method,
+      path: `${this.#basePath}${path}${queryString(options.query)}`,
+      headers: this.headers(creds, contentType, body?.length ?? 0),
+      body,
+      signal: options.signal,
+    };
+  }
+
+  /** Sends a call over HTTP/1.1: on a kept-alive connection of the pool, or a watch's own. */
+  private open(call: Outgoing, creds: Credentials, watch = false): Promise<http.IncomingMessage> {
+    const agents = this.agents(creds);
     const send = this.#secure ? https.request : http.request;
     return new Promise((resolve, reject) => {
       // host and port parsed once (a URL per call showed in the controller's profile)
       const req = send({
         ...this.#target,
-        path: `${this.#basePath}${path}${queryString(options.query)}`,
-        method,
-        agent: options.watch === true ? watch : pooled,
-        headers: this.headers(options.creds, contentType, body?.length ?? 0),
-        ...(options.signal === undefined ? {} : { signal: options.signal }),
-        ...(options.watch === true ? {} : { timeout: this.#callTimeoutMs }),
+        path: call.path,
+        method: call.method,
+        agent: watch ? agents.watch : agents.pooled,
+        headers: call.headers,
+        ...(call.signal === undefined ? {} : { signal: call.signal }),
+        ...(watch ? {} : { timeout: this.#callTimeoutMs }),
       });
       req.on('response', resolve);
       req.on('error', reject);
       req.on('timeout', () => {
         req.destroy(new Error(`no answer in ${this.#callTimeoutMs / 1000} s`));
       });
-      req.end(body);
+      req.end(call.body);
     });
   }
 
-  /** One call over HTTP/1.1: a kept-alive connection of the pool. */
-  private async exchange1(
-    method: string,
-    path: string,
-    options: RequestOptions & { creds: Credentials; encoded?: Buffer },
-  ): Promise<Answer> {
-    const res = await this.open(method, path, options);
+  /** One call over HTTP/1.1, its answer read whole. */
+  private async exchange1(call: Outgoing, creds: Credentials): Promise<Answer> {
+    const res = await this.open(call, creds);
     // read with events: an async iterator per answer cost more than the reading
     const body = await new Promise<Buffer>((resolve, reject) => {
       const chunks: Buffer[] = [];
@@ -275,25 +286,15 @@ export class KubeClient {
     options: RequestOptions,
     creds: Credentials,
   ): Promise<Answer> {
-    const encoded = options.body === undefined ? undefined : Buffer.from(JSON.stringify(options.body));
+    const call = this.outgoing(method, path, options, creds);
     if (!this.#http1) {
       const h2 = this.h2(creds);
       const session = await h2.session();
-      if (session !== undefined) {
-        const contentType = encoded === undefined ? undefined : (options.contentType ?? 'application/json');
-        return h2.exchange(session, {
-          method,
-          path: `${this.#basePath}${path}${queryString(options.query)}`,
-          headers: this.headers(creds, contentType, encoded?.length ?? 0),
-          body: encoded,
-          signal: options.signal,
-          timeoutMs: this.#callTimeoutMs,
-        });
-      }
+      if (session !== undefined) return h2.exchange(session, { ...call, timeoutMs: this.#callTimeoutMs });
       // the server (or a proxy before it) chose HTTP/1.1 in ALPN: it stays so
       this.#http1 = true;
     }
-    return this.exchange1(method, path, { ...options, creds, ...(encoded === undefined ? {} : { encoded }) });
+    return this.exchange1(call, creds);
   }
 
   /** One exchange; undefined when the call may be sent again (a connection closed under it). */
@@ -369,12 +370,13 @@ export class KubeClient {
     signal?: AbortSignal,
   ): Promise<void> {
     const creds = await this.access.credentials();
-    const res = await this.open('GET', path, {
-      query: { ...query, watch: true },
+    const call = this.outgoing(
+      'GET',
+      path,
+      { query: { ...query, watch: true }, ...(signal === undefined ? {} : { signal }) },
       creds,
-      watch: true,
-      ...(signal === undefined ? {} : { signal }),
-    });
+    );
+    const res = await this.open(call, creds, true);
     if ((res.statusCode ?? 0) >= 300) {
       const chunks: Buffer[] = [];
       for await (const chunk of res) chunks.push(chunk as Buffer);

@@ -19,13 +19,17 @@ export interface Answer {
   body: Buffer;
 }
 
-export interface Call {
+/** A call as either protocol sends it. */
+export interface Outgoing {
   method: string;
   /** Path and query. */
   path: string;
   headers: Record<string, string | number>;
   body: Buffer | undefined;
   signal: AbortSignal | undefined;
+}
+
+export interface Call extends Outgoing {
   timeoutMs: number;
 }
 
@@ -77,21 +81,29 @@ export class H2Connection {
   async #open(): Promise<http2.ClientHttp2Session | undefined> {
     const generation = this.#generation;
     const socket = tls.connect({ ...this.#tls, ALPNProtocols: ['h2', 'http/1.1'] });
+    let failed: (err: Error) => void = () => undefined;
+    const onTimeout = (): void => {
+      failed(new Error(`no TLS handshake in ${connectTimeoutMs / 1000} s`));
+    };
+    const onError = (err: Error): void => {
+      failed(err);
+    };
+    socket.setTimeout(connectTimeoutMs, onTimeout);
+    socket.once('error', onError);
     try {
       await new Promise<void>((resolve, reject) => {
-        socket.setTimeout(connectTimeoutMs, () => {
-          reject(new Error(`no TLS handshake in ${connectTimeoutMs / 1000} s`));
-        });
+        failed = reject;
         socket.once('secureConnect', resolve);
-        socket.once('error', reject);
       });
     } catch (err) {
       socket.destroy();
       throw err;
+    } finally {
+      // only the handshake's own listeners: the session takes the socket's errors from here
+      socket.setTimeout(0);
+      socket.off('timeout', onTimeout);
+      socket.off('error', onError);
     }
-    socket.setTimeout(0);
-    socket.removeAllListeners('error');
-    socket.removeAllListeners('timeout');
     if (socket.alpnProtocol !== 'h2' || generation !== this.#generation) {
       socket.destroy();
       if (generation !== this.#generation) throw new Unprocessed('the client was closed while connecting');
