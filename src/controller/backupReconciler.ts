@@ -25,7 +25,7 @@ import type { Metrics } from '../observability/metrics.ts';
 import { withSpan } from '../observability/tracing.ts';
 import type { Priority } from '../kube/scheduler.ts';
 import { terminalStates, type Resource, type Resources } from './resources.ts';
-import type { GlobalLimit, ProjectSlots, SlotDecision } from './slots.ts';
+import type { GlobalLimit, ProjectSlots, SlotClaim, SlotDecision } from './slots.ts';
 
 /**
  * Per-project concurrency: the slots, each project's limit, and its waiting requests in order
@@ -52,6 +52,12 @@ function recheckAfter(decision: SlotDecision): number {
   return decision.contended === true ? 500 + Math.floor(Math.random() * 1000) : recheckMs;
 }
 
+/** A request's turn at the slots (BackupReconciler.turn). */
+type Turn =
+  | { kind: 'held' }
+  | { kind: 'claimed'; claim: SlotClaim; place: { release: () => void } | undefined }
+  | { kind: 'wait'; pool: string; decision: SlotDecision };
+
 export interface BackupReconcilerOptions extends RequestReconcilerOptions {
   slots?: SlotPolicy;
   /**
@@ -67,11 +73,10 @@ const plural = 'backuprequests';
 /**
  * A request with no status yet. Its first answer is what it waits for, so the calls that give it
  * go at high priority (src/kube/scheduler.ts), before the hand-offs and bookkeeping of requests
- * already answered: the Lease take of one that finds a slot, or the WaitingForSlot status of one
- * that must wait. The InProgress after a new request's Lease take goes at urgent: it already
- * waited its turn once and must not queue again behind the first answers that came in meanwhile
- * (at high, the 800 first answers of waiting requests in the bench's burst put the first wave's
- * InProgress 1–2 s later). A new place in line goes at low.
+ * already answered: the InProgress status of one that finds a slot free, or the WaitingForSlot
+ * status of one that must wait. The Lease take after a new request's InProgress goes at urgent:
+ * it already waited its turn once and must not queue again behind the first answers that came in
+ * meanwhile (its backup starts only once the Lease is written). A new place in line goes at low.
  */
 function isNew(resource: Resource): boolean {
   return resource.status?.state === undefined;
@@ -168,14 +173,31 @@ export class BackupReconciler {
     const key = `${resource.metadata.namespace}/${resource.metadata.name}`;
     const project = request.spec.projectId;
     const waiting = slots.waiting(project);
-    const priority = isNew(resource) ? 'high' : 'normal';
-    const taken = await this.takeSlots(key, project, slots, { waiting, priority });
-    this.metrics?.setQueueDepth(project, Math.max(0, waiting.length - (taken === undefined ? 1 : 0)));
-    if (taken !== undefined) {
-      await this.waitForSlot(resource, taken.pool, taken.decision);
-      return { requeueAfterMs: recheckAfter(taken.decision) };
+    const turn = await this.turn(key, project, slots, waiting);
+    this.metrics?.setQueueDepth(project, Math.max(0, waiting.length - (turn.kind === 'wait' ? 0 : 1)));
+    if (turn.kind === 'wait') {
+      await this.waitForSlot(resource, turn.pool, turn.decision);
+      return { requeueAfterMs: recheckAfter(turn.decision) };
     }
-    const running = this.runHeld(resource, request, slots).then(
+    let started: Resource | undefined;
+    if (turn.kind === 'claimed') {
+      const taken = await this.startInClaimed(resource, request, turn);
+      if (taken === undefined) return undefined;
+      if (!taken.decision.acquired) {
+        // the take lost to a view that was stale (a Lease this process had not seen): the request
+        // goes back to waiting, its InProgress not followed by any work
+        this.resources.event(
+          taken.started,
+          'Normal',
+          'SlotTaken',
+          `the free slot of project ${project} was taken by another writer before this request's; waiting again`,
+        );
+        await this.waitForSlot(taken.started, `project ${project}'s`, taken.decision);
+        return { requeueAfterMs: recheckAfter(taken.decision) };
+      }
+      started = taken.started;
+    }
+    const running = this.runHeld(started ?? resource, request, slots, started !== undefined).then(
       () => {
         this.runs.delete(key);
         this.onRunEnd?.(key);
@@ -189,18 +211,47 @@ export class BackupReconciler {
     return undefined;
   }
 
+  /**
+   * A request whose slot is claimed: its InProgress status first, then the Lease take. A new
+   * request's first answer is then one call, as a waiting one's is (its WaitingForSlot), instead
+   * of a Lease take followed by the status. The claim keeps every other take of this process off
+   * the slot meanwhile, and the take is conditional on the Lease as read, so the limit holds;
+   * undefined when the request went away or finished before its status was written.
+   */
+  private async startInClaimed(
+    resource: Resource,
+    request: BackupRequest,
+    turn: Extract<Turn, { kind: 'claimed' }>,
+  ): Promise<{ started: Resource; decision: SlotDecision } | undefined> {
+    const fresh = isNew(resource);
+    try {
+      const started = await this.start(resource, request, fresh ? 'high' : 'normal');
+      if (started === undefined) return undefined;
+      // at urgent for a new request: it waited its turn in the client queue once already
+      return { started, decision: await turn.claim.take(fresh ? 'urgent' : 'normal') };
+    } finally {
+      turn.claim.cancel();
+      turn.place?.release();
+    }
+  }
+
   /** Waits for the backups running in this process (a controller that stops lets them finish). */
   async settle(): Promise<void> {
     await Promise.allSettled([...this.runs.values()]);
   }
 
   /** A run that holds its slots; they are handed on when it ends. */
-  private async runHeld(resource: Resource, request: BackupRequest, slots: SlotPolicy): Promise<void> {
+  private async runHeld(
+    resource: Resource,
+    request: BackupRequest,
+    slots: SlotPolicy,
+    started: boolean,
+  ): Promise<void> {
     const key = `${resource.metadata.namespace}/${resource.metadata.name}`;
     const project = request.spec.projectId;
     let finished = false;
     try {
-      await this.run(resource, request);
+      await (started ? this.proceed(resource, request) : this.run(resource, request));
       finished = await this.finished(resource);
     } finally {
       // a slot whose holder has finished is free: the next taker's take-over is the only write;
@@ -214,36 +265,37 @@ export class BackupReconciler {
   }
 
   /**
-   * The project's slot, when the project's line and the global limit let the request go;
-   * undefined when it is held, else the pool waited for. The global limit is a count over every
-   * project's slots (GlobalLimit), so the take is one Lease write.
+   * The request's turn: a slot it holds already, a free one claimed for it (when the project's
+   * line and the global limit let it go), or the pool it waits for. The global limit is a count
+   * over every project's slots (GlobalLimit), so a start writes one Lease; its place is reserved
+   * until that Lease is written.
    */
-  private async takeSlots(
-    key: string,
-    project: string,
-    slots: SlotPolicy,
-    line: { waiting: string[]; priority: Priority },
-  ): Promise<{ pool: string; decision: SlotDecision } | undefined> {
-    const { waiting, priority } = line;
+  private async turn(key: string, project: string, slots: SlotPolicy, waiting: string[]): Promise<Turn> {
     const limit = slots.limitFor(project);
     const pool = `project ${project}'s`;
     const ahead = await slots.manager.preview(project, limit, key, waiting);
-    if (ahead !== undefined) return ahead.acquired ? undefined : { pool, decision: ahead };
+    if (ahead !== undefined)
+      return ahead.acquired ? { kind: 'held' } : { kind: 'wait', pool, decision: ahead };
     const { global } = slots;
     const place = global?.admit();
     if (global !== undefined && place === undefined) {
       const busy = global.limit;
       return {
+        kind: 'wait',
         pool: 'the global',
         decision: { acquired: false, busy, limit: busy, position: Math.max(1, slots.placeInLine(key)) },
       };
     }
+    let mine: SlotDecision | SlotClaim;
     try {
-      const mine = await slots.manager.acquire(project, limit, key, { waiting, priority });
-      return mine.acquired ? undefined : { pool, decision: mine };
-    } finally {
+      mine = await slots.manager.claim(project, limit, key, waiting);
+    } catch (err) {
       place?.release();
+      throw err;
     }
+    if ('take' in mine) return { kind: 'claimed', claim: mine, place };
+    place?.release();
+    return mine.acquired ? { kind: 'held' } : { kind: 'wait', pool, decision: mine };
   }
 
   private async releaseSlots(key: string, project: string, slots: SlotPolicy): Promise<void> {
@@ -344,6 +396,16 @@ export class BackupReconciler {
   }
 
   private async run(resource: Resource, request: BackupRequest): Promise<void> {
+    const inProgress = await this.start(resource, request, isNew(resource) ? 'high' : 'normal');
+    if (inProgress !== undefined) await this.proceed(inProgress, request);
+  }
+
+  /** Writes the request's InProgress status (its backup id and start); undefined if it went away. */
+  private async start(
+    resource: Resource,
+    request: BackupRequest,
+    priority: Priority,
+  ): Promise<Resource | undefined> {
     const ref = resource.metadata;
     const generation = ref.generation;
     const { backupId, started } = this.identity(resource, request);
@@ -365,20 +427,28 @@ export class BackupReconciler {
         observedGeneration: generation,
         conditions: [readyCondition('False', 'InProgress', 'backup running', generation)],
       }),
-      isNew(resource) ? 'urgent' : 'normal',
+      priority,
     );
     // a start is in the status (reason Started, startTime); an Event only for a resumed run, which
     // the status alone does not tell apart afterwards: one API call per request less in a burst
-    if (resumed) this.resources.event(resource, 'Normal', 'Resumed', `backup ${backupId} resumed`);
-    this.log.info(`backup ${backupId} ${resumed ? 'resumed' : 'started'}`, {
-      namespace: ref.namespace,
-      name: ref.name,
-    });
+    if (inProgress !== undefined && resumed)
+      this.resources.event(resource, 'Normal', 'Resumed', `backup ${backupId} resumed`);
+    if (inProgress !== undefined)
+      this.log.info(`backup ${backupId} ${resumed ? 'resumed' : 'started'}`, {
+        namespace: ref.namespace,
+        name: ref.name,
+      });
+    return inProgress;
+  }
+
+  /** A started request (its InProgress written): the finalizer, then the backup. */
+  private async proceed(inProgress: Resource, request: BackupRequest): Promise<void> {
     // the finalizer goes on once the backup starts (a waiting request has nothing to record or
     // remove), after the InProgress status so that a new request's first answer comes quickly
-    if (inProgress === undefined || !(await this.lifecycle.ensureFinalizer(inProgress))) return;
+    if (!(await this.lifecycle.ensureFinalizer(inProgress))) return;
+    const { backupId, started } = this.identity(inProgress, request);
     if (this.executor) await this.runAsJob(inProgress, this.executor, started);
-    else await this.execute(resource, request, { backupId, started });
+    else await this.execute(inProgress, request, { backupId, started });
   }
 
   /** The data-moving step: in the controller, or in a worker Job (`lc2-backup worker backup`). */

@@ -26,6 +26,14 @@ export interface SlotDecision {
   contended?: boolean;
 }
 
+/** A free slot claimed for a holder in this process and not yet written (ProjectSlots.claim). */
+export interface SlotClaim {
+  /** Writes the Lease; a take lost to a stale view tries the project's other free slots once more. */
+  take: (priority: Priority) => Promise<SlotDecision>;
+  /** Gives the claim up (after a take, or without one); safe to call more than once. */
+  cancel: () => void;
+}
+
 /** Slots tried by one decision before it gives up (each failure costs a write and a read). */
 const maxTries = 3;
 
@@ -154,6 +162,48 @@ export class ProjectSlots {
   }
 
   /**
+   * Decides as `acquire` does and, when a slot is free for `holder`, claims it in this process
+   * (no other take of ours tries it) without writing it yet: the caller writes what it must first
+   * (the request's InProgress status, its first answer) and then `take`s, or `cancel`s. A decision
+   * is returned when `holder` holds a slot already or must wait.
+   */
+  async claim(
+    project: string,
+    limit: number,
+    holder: string,
+    waiting: string[],
+  ): Promise<SlotDecision | SlotClaim> {
+    const plan = await this.plan(project, limit, holder, waiting);
+    if (plan.decision !== undefined) return plan.decision;
+    const i = plan.tries.find((t) => !this.claimed.has(this.leaseName(project, t)));
+    if (i === undefined)
+      return { acquired: false, busy: limit, limit, position: plan.place + 1, contended: true };
+    const name = this.leaseName(project, i);
+    this.claimed.add(name);
+    let open = true;
+    const cancel = (): void => {
+      if (open) this.claimed.delete(name);
+      open = false;
+    };
+    return {
+      cancel,
+      take: async (priority) => {
+        if (!open) throw new Error(`slot Lease ${name}: taken after its claim was given up`);
+        let won: boolean;
+        try {
+          // conditional on the Lease as planned: anything written to it meanwhile makes this a 409
+          won = await this.write({ project, i, current: plan.leases[i] }, holder, priority);
+        } finally {
+          cancel();
+        }
+        if (won) return { acquired: true, busy: plan.busy + 1, limit };
+        // lost to a view that was stale: the project's other free slots, as read again
+        return this.acquire(project, limit, holder, { waiting, priority });
+      },
+    };
+  }
+
+  /**
    * What `acquire` would do, without writing: `acquired` when `holder` has a slot already;
    * a position when it would wait; `undefined` when it is its turn and a slot looks free.
    */
@@ -210,9 +260,23 @@ export class ProjectSlots {
   ): Promise<boolean> {
     const name = this.leaseName(slot.project, slot.i);
     if (this.claimed.has(name)) return false;
+    this.claimed.add(name);
+    try {
+      return await this.write(slot, holder, priority);
+    } finally {
+      this.claimed.delete(name);
+    }
+  }
+
+  /** Writes slot Lease `slot` for `holder`: false when another writer got there first. */
+  private async write(
+    slot: { project: string; i: number; current: Lease | undefined },
+    holder: string,
+    priority: Priority,
+  ): Promise<boolean> {
+    const name = this.leaseName(slot.project, slot.i);
     const spec = { holderIdentity: holder, acquireTime: microTime(), renewTime: microTime() };
     const metadata = { name, labels: this.labels(slot.project) };
-    this.claimed.add(name);
     try {
       if (slot.current === undefined) {
         this.remember(
@@ -239,8 +303,6 @@ export class ProjectSlots {
         );
       }
       throw err;
-    } finally {
-      this.claimed.delete(name);
     }
   }
 

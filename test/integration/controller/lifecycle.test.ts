@@ -6,6 +6,7 @@ import { createServer, type Server, type Socket, connect } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import {
   CoordinationV1Api,
+  CoreV1Api,
   CustomObjectsApi,
   PatchStrategy,
   setHeaderOptions,
@@ -33,6 +34,7 @@ const ns = useNamespace('life');
 const catalogDb = useDatabase('catalog');
 const kc = kubeConfig();
 const custom = kc.makeApiClient(CustomObjectsApi);
+const core = kc.makeApiClient(CoreV1Api);
 const group = 'backup.liferay.cloud';
 const version = 'v1alpha1';
 const plural = 'backuprequests';
@@ -279,6 +281,22 @@ describe('a request around its run', () => {
       return s?.reason === 'WaitingForSlot' ? s : undefined;
     });
     expect(status.message).toMatch(pool.message);
+    if (pool.labels === undefined) {
+      // a Lease without the pool's labels (as versions before them wrote it) is invisible to the
+      // controller's informer: the slot looked free, so the request was told InProgress, lost the
+      // take and went back to waiting — with an Event saying so, and no backup written
+      const events = await until('the SlotTaken event', async () => {
+        const list = await core.listNamespacedEvent({
+          namespace: ns.name,
+          fieldSelector: `involvedObject.name=${waiting}`,
+        });
+        const found = list.items.filter((e) => e.reason === 'SlotTaken');
+        return found.length > 0 ? found : undefined;
+      });
+      expect(events[0]?.message).toMatch(/taken by another writer before this request's; waiting again/);
+      const stored = await app.store.list(app.backupBucket, 'retail/prd/', { limit: 1000 });
+      expect(stored.objects.filter((o) => o.key.includes('20250601-070000'))).toEqual([]);
+    }
     await sleep(1500);
     expect((await get(waiting))?.status?.state).toBe('Pending');
     // the holder finishes (here: goes away): the waiting request runs

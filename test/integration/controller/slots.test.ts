@@ -77,6 +77,27 @@ describe('ProjectSlots with a stale view', () => {
     expect(await holders('hand', 'p')).toEqual([]);
     expect((await slots.acquire('p', 1, 'third', { waiting: ['third'] })).acquired).toBe(true);
   });
+
+  it('keeps a claimed slot from other takes of the process until its take or cancel; a take lost meanwhile falls back', async () => {
+    const slots = pool('claim', () => true);
+    const claim = await slots.claim('p', 1, 'first', ['first']);
+    if (!('take' in claim)) throw new Error(`expected a claim, got ${JSON.stringify(claim)}`);
+    // while `first` writes its status, the only slot is not free to anyone else here
+    expect(await slots.acquire('p', 1, 'second', { waiting: ['second'] })).toMatchObject({ acquired: false });
+    expect(await slots.claim('p', 1, 'third', ['third'])).toMatchObject({ acquired: false, position: 1 });
+    // another process, whose view is as stale, writes the slot before `first` takes it
+    const other = pool('claim', () => true);
+    expect((await other.acquire('p', 1, 'elsewhere', { waiting: ['elsewhere'] })).acquired).toBe(true);
+    // the take is conditional on the Lease as claimed: it loses, reads the Lease, and waits
+    expect(await claim.take('normal')).toMatchObject({ acquired: false });
+    expect(await holders('claim', 'p')).toEqual(['elsewhere']);
+    // a cancelled claim frees the slot for the process's next take
+    const again = await pool('claim2', () => true).claim('p', 1, 'fourth', ['fourth']);
+    if (!('take' in again)) throw new Error('expected a claim');
+    again.cancel();
+    again.cancel();
+    await expect(again.take('normal')).rejects.toThrow(/taken after its claim was given up/);
+  });
 });
 
 describe('GlobalLimit', () => {
