@@ -20,7 +20,8 @@
 //     [--backup-ms 0 (delay of the in-memory snapshot)] [--catalog postgres|pglite]
 //     [--peer null (a null controller instead of ours: one status write per request, the floor)]
 //     [--cpu-prof <dir> (summarise it: node bench/cpu-profile.ts <dir> [--from s --to s])]
-//     [--node-options=<flags for the controller's Node>] [--small-heap (as executor: job runs it)]
+//     [--node-options=<flags for the controller's Node> (default: the Helm chart's nodeOptions, as
+//      deployed; --node-options= for Node's defaults)] [--small-heap (as executor: job runs it)]
 //     [--http1 (the controller's --api-http1: HTTP/1.1 keep-alive connections, not one HTTP/2 one)]
 //     [--label <text>] [--timeout 900 (s)]
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
@@ -64,6 +65,14 @@ const plural = 'backuprequests';
 const leaseNamespace = 'lc2-backup';
 const terminal = new Set(['Succeeded', 'Failed']);
 
+/** The controller's Node flags as the Helm chart deploys it (`nodeOptions` in its values.yaml). */
+function chartNodeOptions(): string {
+  const values = readFileSync(join(here, '..', 'deploy', 'helm', 'lc2-backup', 'values.yaml'), 'utf8');
+  const line = /^nodeOptions:[ \t]*(.*)$/m.exec(values);
+  if (line === null) throw new Error("controller-scale: no nodeOptions in the Helm chart's values.yaml");
+  return (line[1] ?? '').replace(/^(['"])(.*)\1$/, '$2').trim();
+}
+
 function settings(): Settings {
   const { values } = parseArgs({
     options: {
@@ -80,7 +89,7 @@ function settings(): Settings {
       peer: { type: 'string', default: 'none' },
       'cpu-prof': { type: 'string' },
       label: { type: 'string', default: '' },
-      'node-options': { type: 'string', default: '' },
+      'node-options': { type: 'string', default: chartNodeOptions() },
       'small-heap': { type: 'boolean', default: false },
       http1: { type: 'boolean', default: false },
       timeout: { type: 'string', default: '900' },
@@ -316,6 +325,9 @@ interface ChildLine {
   heapUsed?: number;
   /** `final`: the heap reachable after a full GC at the end of the run. */
   liveHeapAfter?: number;
+  /** `final`: the heap V8 held at the end, before that GC: all of it, and the young generation. */
+  heapCommitted?: number;
+  youngCommitted?: number;
   /** `rss`: the event loop's utilisation over the last sampling interval (0–1). */
   elu?: number;
   external?: number;
@@ -666,6 +678,9 @@ interface Report {
     maxExternalBytes: number;
     /** The heap still reachable at the end, after a full GC (a leak would show here). */
     liveHeapAfterBytes: number;
+    /** The heap V8 held at the end before that GC, and its young generation's part. */
+    heapCommittedEndBytes: number;
+    youngCommittedEndBytes: number;
     samples: number;
   };
   cpu: {
@@ -779,6 +794,10 @@ function summaryRows(r: Report): string[][] {
       `${mb(r.rss.maxHeapBytes)} / ${mb(r.rss.maxExternalBytes)}`,
     ],
     ['controller heap reachable at the end (after a full GC)', mb(r.rss.liveHeapAfterBytes)],
+    [
+      'controller heap held at the end (before it): all / young generation',
+      `${mb(r.rss.heapCommittedEndBytes)} / ${mb(r.rss.youngCommittedEndBytes)}`,
+    ],
     [
       'CPU s: controller / kube-apiserver / etcd / kube-controller-manager / catalog PostgreSQL / bench',
       cpuFigures(r.cpu),
@@ -929,6 +948,21 @@ function countWithin(times: Record<string, number[]>, [from, to]: [number, numbe
   );
 }
 
+function memoryFigures(run: Run): Report['rss'] {
+  const { child, final } = run;
+  return {
+    baselineBytes: child.lines.find((l) => l.type === 'baseline')?.rss ?? 0,
+    readyBytes: run.ready.rss ?? 0,
+    maxBytes: child.rss.max,
+    maxHeapBytes: child.rss.maxHeap,
+    maxExternalBytes: child.rss.maxExternal,
+    liveHeapAfterBytes: final.liveHeapAfter ?? 0,
+    heapCommittedEndBytes: final.heapCommitted ?? 0,
+    youngCommittedEndBytes: final.youngCommitted ?? 0,
+    samples: child.rss.samples,
+  };
+}
+
 function assemble(run: Run, s: Settings): Report {
   const { child, final } = run;
   const byCall = final.requestsByCall ?? {};
@@ -948,15 +982,7 @@ function assemble(run: Run, s: Settings): Report {
     code: run.code,
     drained: run.drained,
     figures: measured,
-    rss: {
-      baselineBytes: child.lines.find((l) => l.type === 'baseline')?.rss ?? 0,
-      readyBytes: run.ready.rss ?? 0,
-      maxBytes: child.rss.max,
-      maxHeapBytes: child.rss.maxHeap,
-      maxExternalBytes: child.rss.maxExternal,
-      liveHeapAfterBytes: final.liveHeapAfter ?? 0,
-      samples: child.rss.samples,
-    },
+    rss: memoryFigures(run),
     cpu: run.cpu,
     cpuDuringCreates: run.cpuDuringCreates,
     controllerRequests: {
