@@ -117,7 +117,7 @@ describe('helm template', () => {
                 args: ['controller', '--leader-elect'],
                 env: expect.arrayContaining([
                   { name: 'LC2_CONFIG', value: '/etc/lc2-backup/config.yaml' },
-                  { name: 'NODE_OPTIONS', value: '--max-old-space-size=512' },
+                  { name: 'NODE_OPTIONS', value: '--max-old-space-size=512 --max-semi-space-size=4' },
                   { name: 'OTEL_EXPORTER_OTLP_ENDPOINT', value: 'http://otel-collector.observability:4318' },
                 ]) as unknown,
                 ports: [{ name: 'metrics', containerPort: 8080, protocol: 'TCP' }],
