@@ -672,11 +672,14 @@ function pickHashes(hashes: Hashes): Hashes {
   return { size: hashes.size, etag: hashes.etag, sha256: hashes.sha256 };
 }
 
-/** Renames into `target`, creating its directory (again, if a concurrent delete pruned it). */
+/**
+ * Renames into `target`, creating its directory (again, if a concurrent delete pruned it). A
+ * recursive mkdir fails with ENOENT too when a prune removes a parent it has just created.
+ */
 async function renameInto(from: string, target: string): Promise<void> {
   for (let attempt = 1; ; attempt++) {
-    await mkdir(dirname(target), { recursive: true });
     try {
+      await mkdir(dirname(target), { recursive: true });
       await rename(from, target);
       return;
     } catch (err) {
