@@ -34,6 +34,18 @@ export interface SlotClaim {
   cancel: () => void;
 }
 
+/** Slot `i` of a project's pool, as the Lease was read (undefined: none written yet). */
+interface SlotRead {
+  project: string;
+  i: number;
+  current: Lease | undefined;
+}
+
+/** A take lost to a stale view: look again soon, keeping the place in line. */
+function contended(limit: number, place: number): SlotDecision {
+  return { acquired: false, busy: limit, limit, position: place + 1, contended: true };
+}
+
 /** Slots tried by one decision before it gives up (each failure costs a write and a read). */
 const maxTries = 3;
 
@@ -158,7 +170,7 @@ export class ProjectSlots {
       if (await this.take({ project, i, current: plan.leases[i] }, holder, options.priority ?? 'normal'))
         return { acquired: true, busy: plan.busy + 1, limit };
     }
-    return { acquired: false, busy: limit, limit, position: plan.place + 1, contended: true };
+    return contended(limit, plan.place);
   }
 
   /**
@@ -176,8 +188,7 @@ export class ProjectSlots {
     const plan = await this.plan(project, limit, holder, waiting);
     if (plan.decision !== undefined) return plan.decision;
     const i = plan.tries.find((t) => !this.claimed.has(this.leaseName(project, t)));
-    if (i === undefined)
-      return { acquired: false, busy: limit, limit, position: plan.place + 1, contended: true };
+    if (i === undefined) return contended(limit, plan.place);
     const name = this.leaseName(project, i);
     this.claimed.add(name);
     let open = true;
@@ -253,11 +264,7 @@ export class ProjectSlots {
     return { leases, tries, busy, place };
   }
 
-  private async take(
-    slot: { project: string; i: number; current: Lease | undefined },
-    holder: string,
-    priority: Priority,
-  ): Promise<boolean> {
+  private async take(slot: SlotRead, holder: string, priority: Priority): Promise<boolean> {
     const name = this.leaseName(slot.project, slot.i);
     if (this.claimed.has(name)) return false;
     this.claimed.add(name);
@@ -269,11 +276,7 @@ export class ProjectSlots {
   }
 
   /** Writes slot Lease `slot` for `holder`: false when another writer got there first. */
-  private async write(
-    slot: { project: string; i: number; current: Lease | undefined },
-    holder: string,
-    priority: Priority,
-  ): Promise<boolean> {
+  private async write(slot: SlotRead, holder: string, priority: Priority): Promise<boolean> {
     const name = this.leaseName(slot.project, slot.i);
     const spec = { holderIdentity: holder, acquireTime: microTime(), renewTime: microTime() };
     const metadata = { name, labels: this.labels(slot.project) };

@@ -29,24 +29,25 @@ function run<T>(fn: () => T): Promise<T> {
 }
 
 /**
- * An exact-size copy in memory of its own. A small Buffer (under half of `Buffer.poolSize`) from
- * `Buffer.from` or `Buffer.concat` is a slice of a shared pool slab (64 KiB in Node 24), and a
+ * The parts in one exact-size Buffer of its own. A small Buffer (under half of `Buffer.poolSize`)
+ * from `Buffer.from` or `Buffer.concat` is a slice of a shared pool slab (64 KiB in Node 24), and a
  * stored slice keeps its whole slab alive: the controller bench's 5,000 copied documents of
  * ~150 bytes held 28 MB of slabs (a heap snapshot's ArrayBuffers, 2026-12-07).
  */
-function own(bytes: Buffer): Buffer {
-  const copy = Buffer.allocUnsafeSlow(bytes.length);
-  bytes.copy(copy);
-  return copy;
+function own(parts: readonly Buffer[]): Buffer {
+  const whole = Buffer.allocUnsafeSlow(parts.reduce((n, part) => n + part.length, 0));
+  let at = 0;
+  for (const part of parts) at += part.copy(whole, at);
+  return whole;
 }
 
 async function readAll(body: Readable | Buffer): Promise<Buffer> {
-  if (Buffer.isBuffer(body)) return own(body);
+  if (Buffer.isBuffer(body)) return own([body]);
   const chunks: Buffer[] = [];
   for await (const chunk of body as AsyncIterable<Buffer | string>) {
     chunks.push(typeof chunk === 'string' ? Buffer.from(chunk) : chunk);
   }
-  return chunks.length === 1 && chunks[0] !== undefined ? own(chunks[0]) : own(Buffer.concat(chunks));
+  return own(chunks);
 }
 
 export class MemoryObjectStore implements ObjectStore {
@@ -147,7 +148,7 @@ export class MemoryObjectStore implements ObjectStore {
           `copy source memory://${srcBucket}/${srcKey} does not exist; list the bucket to find the key`,
         );
       }
-      return this.#store(dstBucket, dstKey, own(source.data), source.contentType);
+      return this.#store(dstBucket, dstKey, own([source.data]), source.contentType);
     });
   }
 
