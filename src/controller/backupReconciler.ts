@@ -224,15 +224,45 @@ export class BackupReconciler {
     turn: Extract<Turn, { kind: 'claimed' }>,
   ): Promise<{ started: Resource; decision: SlotDecision } | undefined> {
     const fresh = isNew(resource);
+    let started: Resource | undefined;
     try {
-      const started = await this.start(resource, request, fresh ? 'high' : 'normal');
+      started = await this.start(resource, request, fresh ? 'high' : 'normal');
       if (started === undefined) return undefined;
       // at urgent for a new request: it waited its turn in the client queue once already
       return { started, decision: await turn.claim.take(fresh ? 'urgent' : 'normal') };
+    } catch (err) {
+      if (started !== undefined) await this.takeFailed(started, request.spec.projectId, err);
+      throw err;
     } finally {
       turn.claim.cancel();
       turn.place?.release();
     }
+  }
+
+  /**
+   * The Lease take failed with an error (not lost to another taker) after the InProgress status
+   * was written: nothing started, so the request goes back to Pending, saying why (a Warning
+   * Event too), and the work queue's retry starts it again — as a start, not as a run resumed
+   * after a restart. If this write fails as well, the retry finds it InProgress and resumes it.
+   */
+  private async takeFailed(resource: Resource, project: string, err: unknown): Promise<void> {
+    const generation = resource.metadata.generation;
+    const why = err instanceof Error ? err.message : String(err);
+    const message = `taking a slot of project ${project} failed, nothing was started; retrying: ${why}`;
+    this.resources.event(resource, 'Warning', 'SlotTakeFailed', message);
+    await this.resources
+      .updateStatus(plural, resource.metadata, (current) =>
+        current.status?.state === 'InProgress'
+          ? {
+              state: 'Pending',
+              reason: 'SlotTakeFailed',
+              message,
+              observedGeneration: generation,
+              conditions: [readyCondition('False', 'SlotTakeFailed', message, generation)],
+            }
+          : undefined,
+      )
+      .catch(() => undefined);
   }
 
   /** Waits for the backups running in this process (a controller that stops lets them finish). */

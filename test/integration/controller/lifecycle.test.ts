@@ -119,7 +119,12 @@ let catalog: Catalog;
 let history: Catalog;
 let controller: Controller | undefined;
 
-function startController(ttl: string, globalConcurrency = 10, projectConcurrency = 2): Promise<void> {
+function startController(
+  ttl: string,
+  globalConcurrency = 10,
+  projectConcurrency = 2,
+  slotNamespace = ns.name,
+): Promise<void> {
   const retail = { ...app.config.projects.retail, namespaces: [ns.name] } as NonNullable<
     typeof app.config.projects.retail
   >;
@@ -128,7 +133,7 @@ function startController(ttl: string, globalConcurrency = 10, projectConcurrency
     projects: { ...app.config.projects, retail },
     controller: {
       ...app.config.controller,
-      namespace: ns.name,
+      namespace: slotNamespace,
       finishedTTL: ttl,
       globalConcurrency,
       projectConcurrency,
@@ -321,6 +326,53 @@ describe('a request around its run', () => {
       () => startController('1h', 10, 1),
     );
     await controller?.stop();
+  });
+
+  it('sends a request whose slot take failed back to Pending with the reason, and starts it (not resumes it) once the take works', async () => {
+    // the slot Leases' namespace does not exist yet: the take fails (404), after the InProgress
+    const slotNs = `${ns.name}-slots`;
+    await startController('1h', 10, 2, slotNs);
+    const name = 'retail-prd-backup-20250601-080000';
+    try {
+      await custom.createNamespacedCustomObject({
+        group,
+        version,
+        namespace: ns.name,
+        plural,
+        body: request(name, 'Retain'),
+      });
+      const events = async (reason: string) =>
+        (
+          await core.listNamespacedEvent({ namespace: ns.name, fieldSelector: `involvedObject.name=${name}` })
+        ).items.filter((e) => e.reason === reason);
+      const warning = await until('the SlotTakeFailed event', async () => {
+        const found = await events('SlotTakeFailed');
+        return found[0];
+      });
+      expect(warning.type).toBe('Warning');
+      expect(warning.message).toMatch(
+        new RegExp(
+          `taking a slot of project retail failed, nothing was started; retrying: .*namespace "${slotNs}"`,
+        ),
+      );
+      const pending = await until('the request back to Pending', async () => {
+        const s = (await get(name))?.status;
+        return s?.state === 'Pending' ? s : undefined;
+      });
+      expect(pending.reason).toBe('SlotTakeFailed');
+      expect(pending.message).toMatch(/create it or set controller.namespace/);
+      await core.createNamespace({ body: { metadata: { name: slotNs } } });
+      const done = await until('the request to finish', async () => {
+        const s = (await get(name))?.status;
+        return s?.state === 'Succeeded' || s?.state === 'Failed' ? s : undefined;
+      });
+      expect(done.state).toBe('Succeeded');
+      // started anew, not taken for a run resumed after a controller restart
+      expect(await events('Resumed')).toEqual([]);
+    } finally {
+      await controller?.stop();
+      await core.deleteNamespace({ name: slotNs }).catch(() => undefined);
+    }
   });
 
   it('holds the global limit across a restart, counted over the project slots; removes the old global pool', async () => {
