@@ -20,12 +20,15 @@
 //     [--backup-ms 0 (delay of the in-memory snapshot)] [--catalog postgres|pglite]
 //     [--peer null (a null controller instead of ours: one status write per request, the floor)]
 //     [--cpu-prof <dir> (summarise it: node bench/cpu-profile.ts <dir> [--from s --to s])]
+//     [--apiserver-prof <file> [--apiserver-prof-seconds 6] (the kube-apiserver's Go CPU profile
+//      from the first create on; read it with `go tool pprof -top <file>`)]
 //     [--node-options=<flags for the controller's Node> (default: the Helm chart's nodeOptions, as
 //      deployed; --node-options= for Node's defaults)] [--small-heap (as executor: job runs it)]
 //     [--http1 (the controller's --api-http1: HTTP/1.1 keep-alive connections, not one HTTP/2 one)]
 //     [--label <text>] [--timeout 900 (s)]
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
+import { get as httpsGet } from 'node:https';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { cpus, totalmem } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -49,6 +52,9 @@ interface Settings extends Omit<ChildOptions, 'kubeconfig'> {
   perProject: number;
   parallel: number;
   cpuProfDir: string | undefined;
+  /** Where to write the kube-apiserver's CPU profile (pprof) taken from the first create on. */
+  apiserverProf: string | undefined;
+  apiserverProfSeconds: number;
   timeoutMs: number;
   /** Free text recorded with the results (e.g. which variant of the code ran). */
   label: string;
@@ -88,6 +94,8 @@ function settings(): Settings {
       catalog: { type: 'string', default: 'postgres' },
       peer: { type: 'string', default: 'none' },
       'cpu-prof': { type: 'string' },
+      'apiserver-prof': { type: 'string' },
+      'apiserver-prof-seconds': { type: 'string', default: '6' },
       label: { type: 'string', default: '' },
       'node-options': { type: 'string', default: chartNodeOptions() },
       'small-heap': { type: 'boolean', default: false },
@@ -118,6 +126,8 @@ function settings(): Settings {
     objects: n(values.objects),
     backupDelayMs: n(values['backup-ms']),
     cpuProfDir: values['cpu-prof'],
+    apiserverProf: values['apiserver-prof'],
+    apiserverProfSeconds: n(values['apiserver-prof-seconds']),
     label: values.label,
     nodeOptions: values['node-options'].split(' ').filter((o) => o !== ''),
     smallHeap: values['small-heap'],
@@ -663,7 +673,7 @@ function distRows(f: Figures): string[][] {
 
 interface Report {
   startedAt: string;
-  settings: Omit<Settings, 'cpuProfDir' | 'timeoutMs'>;
+  settings: Omit<Settings, 'cpuProfDir' | 'apiserverProf' | 'apiserverProfSeconds' | 'timeoutMs'>;
   machine: { cpus: string; cores: number; memoryGiB: number; node: string; loadAvgAtStart: string };
   /** git commit of the code measured (`+dirty`: src/controller had uncommitted changes). */
   code: string;
@@ -967,7 +977,13 @@ function assemble(run: Run, s: Settings): Report {
   const { child, final } = run;
   const byCall = final.requestsByCall ?? {};
   const total = Object.values(byCall).reduce((a, b) => a + b, 0);
-  const { cpuProfDir: _dir, timeoutMs: _timeout, ...shown } = s;
+  const {
+    cpuProfDir: _dir,
+    apiserverProf: _prof,
+    apiserverProfSeconds: _seconds,
+    timeoutMs: _timeout,
+    ...shown
+  } = s;
   const measured = figures(run.obs, s);
   const partial: Omit<Report, 'verdicts'> = {
     startedAt: run.startedAt,
@@ -1058,6 +1074,32 @@ async function terminatedWatchers(kube: { server: string; token: string }): Prom
   return line === undefined ? 0 : Number(line.split(' ').at(-1));
 }
 
+/**
+ * The kube-apiserver's CPU profile over `s.apiserverProfSeconds` from now (its `/debug/pprof`,
+ * on by default; the bed's token is in system:masters), written to `s.apiserverProf`.
+ */
+async function profileApiServer(kube: { server: string; token: string }, s: Settings): Promise<string> {
+  const file = s.apiserverProf ?? '';
+  const body = await new Promise<Buffer>((resolve, reject) => {
+    const req = httpsGet(
+      `${kube.server}/debug/pprof/profile?seconds=${s.apiserverProfSeconds}`,
+      { headers: { authorization: `Bearer ${kube.token}` }, rejectUnauthorized: false },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('error', reject);
+        res.on('end', () => {
+          if (res.statusCode === 200) resolve(Buffer.concat(chunks));
+          else reject(new Error(`kube-apiserver /debug/pprof/profile answered ${res.statusCode}`));
+        });
+      },
+    );
+    req.on('error', reject);
+  });
+  await writeFile(file, body);
+  return `${file} (go tool pprof -top ${file})`;
+}
+
 async function runBench(bed: Testbed, info: PartialTestbedInfo, s: Settings): Promise<Report> {
   const { kube } = info;
   if (!kube) throw new Error('the test bed did not start Kubernetes');
@@ -1092,11 +1134,13 @@ async function runBench(bed: Testbed, info: PartialTestbedInfo, s: Settings): Pr
     log(`controller ready (RSS ${mb(ready.rss ?? 0)}); creating ${s.projects * s.perProject} BackupRequests`);
     const cpu = cpuMeter(bed.pids(), child.proc.pid);
     const stopTimeline = sampleTimeline(obs);
+    const apiserverProfile = s.apiserverProf === undefined ? undefined : profileApiServer(kube, s);
     await createBurst(kc, s, obs);
     const cpuDuringCreates = cpu();
     log('all created; waiting for them to finish');
     const drained = await waitForDrain(obs, s.projects * s.perProject, s.timeoutMs);
     stopTimeline();
+    if (apiserverProfile !== undefined) log(`kube-apiserver CPU profile: ${await apiserverProfile}`);
     await sleep(500); // the last releases and archival writes
     const closedWatches = await terminatedWatchers(kube);
     const used = cpu();
