@@ -13,6 +13,7 @@ import { backupIdentity } from '../format/layout.ts';
 import type { Logger } from '../observability/logger.ts';
 import { markFailed, progressWriter, readyCondition } from './requestStatus.ts';
 import { requireProjectNamespace } from './tenancy.ts';
+import { ParsedSpecs } from './parsedSpecs.ts';
 import { afterJob, type JobExecutor } from './jobExecutor.ts';
 import {
   requestLifecycle,
@@ -122,6 +123,8 @@ export class BackupReconciler {
   private readonly onRunEnd: ((key: string, err?: unknown) => void) | undefined;
   /** When this process last wrote a request's place in line (namespace/name → ms). */
   private readonly waitWrites = new Map<string, number>();
+  /** Each unfinished request's parsed spec, while its generation is unchanged. */
+  private readonly specs = new ParsedSpecs(BackupRequest, 'BackupRequest');
   readonly lifecycle: Lifecycle;
 
   constructor(resources: Resources, engine: EngineContext, options: BackupReconcilerOptions = {}) {
@@ -150,13 +153,19 @@ export class BackupReconciler {
     if (this.runs.has(key)) return undefined;
     const [namespace = '', name = ''] = key.split('/');
     const resource = await this.resources.read(plural, namespace, name);
-    if (!resource || resource.metadata.deletionTimestamp !== undefined) this.waitWrites.delete(key);
+    if (!resource || resource.metadata.deletionTimestamp !== undefined) {
+      this.waitWrites.delete(key);
+      this.specs.forget(key);
+    }
     if (!resource) return undefined;
     if (resource.metadata.deletionTimestamp !== undefined) return this.lifecycle.finalize(resource);
-    if (terminalStates.has(resource.status?.state ?? '')) return this.lifecycle.finished(resource);
+    if (terminalStates.has(resource.status?.state ?? '')) {
+      this.specs.forget(key);
+      return this.lifecycle.finished(resource);
+    }
     let request: BackupRequest;
     try {
-      request = validate(BackupRequest, { ...resource, status: undefined }, `BackupRequest ${key}`);
+      request = this.specs.parse(key, resource);
       requireProjectNamespace(this.engine.config, request.spec.projectId, namespace);
     } catch (err) {
       await this.fail(resource, err);
