@@ -148,15 +148,18 @@ export class BackupReconciler {
     );
   }
 
+  /** The request (namespace/name) was deleted: what this process kept for it goes too. */
+  gone(key: string): void {
+    this.waitWrites.delete(key);
+    this.specs.forget(key);
+  }
+
   async reconcile(key: string): Promise<Requeue> {
     // a running backup is looked at again when it ends (onRunEnd)
     if (this.runs.has(key)) return undefined;
     const [namespace = '', name = ''] = key.split('/');
     const resource = await this.resources.read(plural, namespace, name);
-    if (!resource || resource.metadata.deletionTimestamp !== undefined) {
-      this.waitWrites.delete(key);
-      this.specs.forget(key);
-    }
+    if (!resource || resource.metadata.deletionTimestamp !== undefined) this.gone(key);
     if (!resource) return undefined;
     if (resource.metadata.deletionTimestamp !== undefined) return this.lifecycle.finalize(resource);
     if (terminalStates.has(resource.status?.state ?? '')) {

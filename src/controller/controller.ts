@@ -53,6 +53,8 @@ export class Controller {
   private readonly options: ControllerOptions;
   /** Waits for the backups running beside the queue, then for their Events. */
   private readonly settleRuns: () => Promise<void>;
+  /** Told of a deleted BackupRequest (one deleted while it waited is not reconciled again). */
+  private readonly backupGone: (key: string) => void;
   private stopped = false;
   private listed = false;
 
@@ -111,6 +113,9 @@ export class Controller {
         this.queue.add(`backuprequests/${key}`, err === undefined ? 0 : 2000);
       },
     });
+    this.backupGone = (key) => {
+      backups.gone(key);
+    };
     this.settleRuns = async () => {
       await backups.settle();
       await resources.flushEvents();
@@ -205,7 +210,10 @@ export class Controller {
       onUpdate: changed,
       onDelete: (obj) => {
         line?.gone(obj);
-        if (backups) this.global?.requestChanged(`${obj.metadata.namespace}/${obj.metadata.name}`);
+        if (!backups) return;
+        const key = `${obj.metadata.namespace}/${obj.metadata.name}`;
+        this.global?.requestChanged(key);
+        this.backupGone(key);
       },
       onError: (err) => {
         this.watchFailed(plural, err);
